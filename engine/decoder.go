@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"fmt"
+
+	"ladder-engine/ops"
+)
+
+// Decoder turns a growing token sequence into next-token logits, keeping
+// the sequence's state (KV caches). Generation, perplexity and evaluation
+// run on a Decoder, so a model with an adapter (which keeps a side network
+// and its own caches next to the backbone's) plugs into the same loops by
+// implementing it.
+type Decoder interface {
+	NVocab() int
+	NCtx() int // most tokens a sequence may hold
+	Len() int  // tokens in the sequence so far
+	Reset()    // start a new sequence
+	// Decode appends tokens at positions Len().. and writes logits: for
+	// every token (n, NVocab) when all is true, else for the last one only
+	// (NVocab).
+	Decode(tokens []int32, all bool, logits []float32) error
+}
+
+// ModelDecoder is the base model's Decoder: the backbone, its KV cache and
+// the hidden-state buffer.
+type ModelDecoder struct {
+	M      *Model
+	KV     *KVCache
+	hidden []float32 // (n, NEmbd), grown as needed (ops.Scratch)
+}
+
+// NewDecoder makes a Decoder over m with a KV cache of nCtx tokens
+// (<= 0: the training context). Free releases its memory.
+func (m *Model) NewDecoder(nCtx int) *ModelDecoder {
+	return &ModelDecoder{M: m, KV: m.NewKVCache(nCtx)}
+}
+
+func (d *ModelDecoder) NVocab() int { return d.M.NVocab }
+func (d *ModelDecoder) NCtx() int   { return d.KV.NCtx }
+func (d *ModelDecoder) Len() int    { return d.KV.Len() }
+func (d *ModelDecoder) Reset()      { d.KV.Reset() }
+
+// Hidden returns a buffer for n rows of hidden states, reused between calls.
+func (d *ModelDecoder) Hidden(n int) []float32 {
+	need := n * d.M.NEmbd
+	if len(d.hidden) < need {
+		ops.Free(ops.Scratch, d.hidden)
+		d.hidden = ops.Alloc(ops.Scratch, need)
+	}
+	return d.hidden[:need]
+}
+
+func (d *ModelDecoder) Decode(tokens []int32, all bool, logits []float32) error {
+	n := len(tokens)
+	if n == 0 {
+		return nil
+	}
+	want := d.M.NVocab
+	if all {
+		want *= n
+	}
+	if len(logits) < want {
+		return fmt.Errorf("engine: logits buffer has %d values, want %d", len(logits), want)
+	}
+	h := d.Hidden(n)
+	if err := d.M.Forward(tokens, d.KV, h, nil); err != nil {
+		return err
+	}
+	if all {
+		d.M.Logits(h, n, logits)
+	} else {
+		d.M.Logits(h[(n-1)*d.M.NEmbd:], 1, logits)
+	}
+	return nil
+}
+
+// Free releases the KV cache and buffers.
+func (d *ModelDecoder) Free() {
+	d.KV.Free()
+	ops.Free(ops.Scratch, d.hidden)
+	d.hidden = nil
+}

@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"ladder-engine/engine/tokenizer"
+	"ladder-engine/gguf"
+	"ladder-engine/ops"
+)
+
+// Model is a frozen GGUF transformer ready to run. Weights are views into
+// the memory-mapped file (quantized ones stay quantized); they are counted as
+// ops.Weights bytes. A Model is not safe for concurrent Forward calls: its
+// scratch buffers are shared (one sequence at a time, as the CLI and the
+// trainer use it).
+type Model struct {
+	Arch string
+	Hparams
+	Tok  *tokenizer.Tokenizer
+	File *gguf.File
+	Pool *ops.Pool
+
+	TokenEmbd   *ops.Matrix // (NVocab, NEmbd)
+	Output      *ops.Matrix // (NVocab, NEmbd); == TokenEmbd when tied
+	OutputNorm  []float32   // (NEmbd)
+	RopeFreqs   []float32   // (HeadDim/2) frequency factors, nil if absent
+	Layers      []Layer
+	TiedEmbd    bool
+	weightBytes int64 // counted in ops.Weights
+
+	mu      sync.Mutex // one Forward at a time (shared scratch)
+	scratch *scratch
+}
+
+// Layer holds one decoder block's weights, named after llama.cpp's
+// llama_layer. Optional tensors are nil when the file has none.
+type Layer struct {
+	AttnNorm       []float32 // (NEmbd)
+	Wq, Wk, Wv, Wo *ops.Matrix
+	Bq, Bk, Bv, Bo []float32 // optional biases (qwen2 has q, k, v)
+	QNorm, KNorm   []float32 // (HeadDim) per-head RMSNorm weights (qwen3)
+	FFNNorm        []float32 // (NEmbd)
+	WGate, WUp     *ops.Matrix
+	WDown          *ops.Matrix
+}
+
+// Load maps a GGUF model and prepares it to run on `threads` CPU threads
+// (<= 0: all). Close releases it.
+func Load(path string, threads int) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromGGUF(f, threads)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// FromGGUF builds a Model on an open file (which it then owns: Close closes it).
+func FromGGUF(f *gguf.File, threads int) (*Model, error) {
+	arch := f.Arch()
+	if _, ok := archs[arch]; !ok {
+		return nil, fmt.Errorf("%s: architecture %q is not supported (supported: %s)", f.Path, arch, supportedArchs())
+	}
+	hp, err := readHparams(f, arch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	m := &Model{Arch: arch, Hparams: hp, File: f}
+	used := map[string]bool{}
+	ld := loader{f: f, m: m, used: used}
+	m.TokenEmbd = ld.matrix("token_embd.weight", hp.NEmbd, -1)
+	if m.TokenEmbd != nil {
+		m.NVocab = m.TokenEmbd.Rows
+	}
+	m.OutputNorm = ld.vector("output_norm.weight", hp.NEmbd)
+	if _, ok := f.Tensor("output.weight"); ok {
+		m.Output = ld.matrix("output.weight", hp.NEmbd, m.NVocab)
+	} else {
+		// llama.cpp: no output.weight means the head is tied to token_embd.
+		m.Output, m.TiedEmbd = m.TokenEmbd, true
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		m.RopeFreqs = ld.vector("rope_freqs.weight", hp.HeadDim/2)
+	}
+	m.Layers = make([]Layer, hp.NLayer)
+	for i := range m.Layers {
+		ld.layer(i, &m.Layers[i])
+	}
+	if ld.err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, ld.err)
+	}
+	for _, ti := range f.Tensors {
+		if used[ti.Name] {
+			m.weightBytes += ti.Size
+		}
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer: %w", f.Path, err)
+	}
+	if tok.VocabSize() != m.NVocab {
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens but token_embd has %d rows", f.Path, tok.VocabSize(), m.NVocab)
+	}
+	m.Tok = tok
+	m.Pool = ops.NewPool(threads)
+	ops.DefaultMeter.Add(ops.Weights, m.weightBytes)
+	return m, nil
+}
+
+// Close releases the scratch buffers, the worker pool and the file.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.File == nil {
+		return nil
+	}
+	if m.scratch != nil {
+		m.scratch.free()
+		m.scratch = nil
+	}
+	ops.DefaultMeter.Add(ops.Weights, -m.weightBytes)
+	m.Pool.Close()
+	err := m.File.Close()
+	m.File = nil
+	return err
+}
+
+// WeightBytes is the size of the tensors the model uses (mapped, not copied).
+func (m *Model) WeightBytes() int64 { return m.weightBytes }
+
+func supportedArchs() string {
+	var names []string
+	for a := range archs {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// loader fetches tensors with shape checks, keeping the first error.
+type loader struct {
+	f    *gguf.File
+	m    *Model
+	used map[string]bool
+	err  error
+}
+
+// matrix loads a (rows, cols) weight; rows < 0 accepts any row count.
+func (l *loader) matrix(name string, cols, rows int) *ops.Matrix {
+	if l.err != nil {
+		return nil
+	}
+	w, err := ops.MatrixFromGGUF(l.f, name)
+	if err != nil {
+		l.err = err
+		return nil
+	}
+	if w.Cols != cols || (rows >= 0 && w.Rows != rows) {
+		l.err = fmt.Errorf("tensor %q has shape [%d %d], want [%d %d]", name, w.Cols, w.Rows, cols, rows)
+		return nil
+	}
+	l.used[name] = true
+	return w
+}
+
+// optMatrix is matrix for a tensor that may be absent.
+func (l *loader) optMatrix(name string, cols, rows int) *ops.Matrix {
+	if _, ok := l.f.Tensor(name); !ok {
+		return nil
+	}
+	return l.matrix(name, cols, rows)
+}
+
+// vector loads a 1-D float tensor of n values. F32 data is viewed in place;
+// other float encodings are decoded once (they are small: norms, biases).
+func (l *loader) vector(name string, n int) []float32 {
+	if l.err != nil {
+		return nil
+	}
+	ti, ok := l.f.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("tensor %q not found", name)
+		return nil
+	}
+	if ti.NElements() != int64(n) {
+		l.err = fmt.Errorf("tensor %q has shape %v, want [%d]", name, ti.Ne, n)
+		return nil
+	}
+	w, err := ops.NewMatrix(name, ti.Type, 1, n, l.f.Data(ti))
+	if err != nil {
+		l.err = err
+		return nil
+	}
+	l.used[name] = true
+	if w.F32 != nil {
+		return w.F32
+	}
+	v := make([]float32, n)
+	w.DequantizeRow(0, v)
+	return v
+}
+
+func (l *loader) optVector(name string, n int) []float32 {
+	if _, ok := l.f.Tensor(name); !ok {
+		return nil
+	}
+	return l.vector(name, n)
+}
+
+func (l *loader) layer(i int, ly *Layer) {
+	hp := &l.m.Hparams
+	p := fmt.Sprintf("blk.%d.", i)
+	ly.AttnNorm = l.vector(p+"attn_norm.weight", hp.NEmbd)
+	ly.Wq = l.matrix(p+"attn_q.weight", hp.NEmbd, hp.QDim())
+	ly.Wk = l.matrix(p+"attn_k.weight", hp.NEmbd, hp.KVDim())
+	ly.Wv = l.matrix(p+"attn_v.weight", hp.NEmbd, hp.KVDim())
+	ly.Wo = l.matrix(p+"attn_output.weight", hp.QDim(), hp.NEmbd)
+	ly.Bq = l.optVector(p+"attn_q.bias", hp.QDim())
+	ly.Bk = l.optVector(p+"attn_k.bias", hp.KVDim())
+	ly.Bv = l.optVector(p+"attn_v.bias", hp.KVDim())
+	ly.Bo = l.optVector(p+"attn_output.bias", hp.NEmbd)
+	if archs[l.m.Arch].qkNorm {
+		ly.QNorm = l.vector(p+"attn_q_norm.weight", hp.HeadDim)
+		ly.KNorm = l.vector(p+"attn_k_norm.weight", hp.HeadDim)
+	}
+	ly.FFNNorm = l.vector(p+"ffn_norm.weight", hp.NEmbd)
+	ly.WGate = l.matrix(p+"ffn_gate.weight", hp.NEmbd, hp.NFF)
+	ly.WUp = l.matrix(p+"ffn_up.weight", hp.NEmbd, hp.NFF)
+	ly.WDown = l.matrix(p+"ffn_down.weight", hp.NFF, hp.NEmbd)
+	if l.err != nil {
+		l.err = fmt.Errorf("layer %d: %w", i, l.err)
+	}
+}

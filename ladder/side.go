@@ -1,0 +1,207 @@
+package ladder
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"ladder-engine/ops"
+)
+
+// Side is the side network: the ladder projections, the side blocks and the
+// head. Its parameters are views into one allocation of values (and one of
+// gradients when training), llm.c style, so its memory is one number.
+//
+// Weights follow llama's convention: a matrix is (out, in) and a Linear
+// computes x·Wᵀ; in the GGUF file ne = [in, out].
+type Side struct {
+	H Hparams
+
+	In       *ops.Tensor // Down_0 (d_s, d): the start of the side stream
+	Blocks   []Block
+	OutNorm  *ops.Tensor // RMSNorm_s weight (d_s)
+	Up       *ops.Tensor // (d, d_s): back to the backbone width
+	HeadGate *ops.Tensor // (d): gated head's α (nil for other heads)
+
+	params     []param
+	data, grad []float32 // one allocation each (ops.SideParams, ops.Gradients)
+}
+
+// Block is one side block and the ladder that feeds it.
+type Block struct {
+	Layer int         // backbone layer mixed in before the block; -1: none (free block)
+	Down  *ops.Tensor // Down_i (d_s, d); nil for a free block
+	Gate  *ops.Tensor // α_i (1) or (d_s); nil for a free block
+
+	AttnNorm, Wq, Wk, Wv, Wo *ops.Tensor
+	FFNNorm, WGate, WUp      *ops.Tensor
+	WDown                    *ops.Tensor
+}
+
+// param is one named tensor of the side network.
+type param struct {
+	name    string      // GGUF tensor name (see TensorNames)
+	t       *ops.Tensor // Shape (out, in) for matrices, (n) for vectors
+	noDecay bool        // norms and gates: no weight decay
+}
+
+// Tensor names in the adapter file (ggml ne order in brackets; d the backbone
+// width, d_s the side width, f the side FFN width, q = heads×head size,
+// k = KV heads×head size).
+const (
+	nameIn       = "side_in.weight"           // [d, d_s] Down_0
+	nameDown     = "blk.%d.ladder_down.weight" // [d, d_s] Down_i
+	nameGate     = "blk.%d.ladder_gate.alpha"  // [1] or [d_s] α_i
+	nameAttnNorm = "blk.%d.attn_norm.weight"   // [d_s]
+	nameQ        = "blk.%d.attn_q.weight"      // [d_s, q]
+	nameK        = "blk.%d.attn_k.weight"      // [d_s, k]
+	nameV        = "blk.%d.attn_v.weight"      // [d_s, k]
+	nameO        = "blk.%d.attn_output.weight" // [q, d_s]
+	nameFFNNorm  = "blk.%d.ffn_norm.weight"    // [d_s]
+	nameFFNGate  = "blk.%d.ffn_gate.weight"    // [d_s, f]
+	nameFFNUp    = "blk.%d.ffn_up.weight"      // [d_s, f]
+	nameFFNDown  = "blk.%d.ffn_down.weight"    // [f, d_s]
+	nameOutNorm  = "side_output_norm.weight"   // [d_s]
+	nameUp       = "side_up.weight"            // [d_s, d]
+	nameHeadGate = "head_gate.alpha"           // [d] (gated head only)
+)
+
+// newSide lays out the parameters of a side network of shape h, zeroed
+// (norm weights 1). With grads the tensors are trainable parameters with
+// gradient buffers; without, frozen tensors (inference).
+func newSide(h Hparams, grads bool) *Side {
+	s := &Side{H: h}
+	d, ds := h.BaseEmbd, h.NEmbd
+	type spec struct {
+		dst     **ops.Tensor
+		name    string
+		shape   []int
+		noDecay bool
+	}
+	var specs []spec
+	add := func(dst **ops.Tensor, name string, noDecay bool, shape ...int) {
+		specs = append(specs, spec{dst, name, shape, noDecay})
+	}
+	add(&s.In, nameIn, false, ds, d)
+	s.Blocks = make([]Block, h.NBlock)
+	for i := range s.Blocks {
+		b := &s.Blocks[i]
+		b.Layer = h.LayerMap[i]
+		if b.Layer >= 0 {
+			add(&b.Down, fmt.Sprintf(nameDown, i), false, ds, d)
+			add(&b.Gate, fmt.Sprintf(nameGate, i), true, gateLen(h.Gate, ds))
+		}
+		add(&b.AttnNorm, fmt.Sprintf(nameAttnNorm, i), true, ds)
+		add(&b.Wq, fmt.Sprintf(nameQ, i), false, h.QDim(), ds)
+		add(&b.Wk, fmt.Sprintf(nameK, i), false, h.KVDim(), ds)
+		add(&b.Wv, fmt.Sprintf(nameV, i), false, h.KVDim(), ds)
+		add(&b.Wo, fmt.Sprintf(nameO, i), false, ds, h.QDim())
+		add(&b.FFNNorm, fmt.Sprintf(nameFFNNorm, i), true, ds)
+		add(&b.WGate, fmt.Sprintf(nameFFNGate, i), false, h.NFF, ds)
+		add(&b.WUp, fmt.Sprintf(nameFFNUp, i), false, h.NFF, ds)
+		add(&b.WDown, fmt.Sprintf(nameFFNDown, i), false, ds, h.NFF)
+	}
+	add(&s.OutNorm, nameOutNorm, true, ds)
+	add(&s.Up, nameUp, false, d, ds)
+	if h.Head == "gated" {
+		add(&s.HeadGate, nameHeadGate, true, d)
+	}
+
+	total := 0
+	for _, sp := range specs {
+		total += shapeSize(sp.shape)
+	}
+	s.data = ops.Alloc(ops.SideParams, total)
+	if grads {
+		s.grad = ops.Alloc(ops.Gradients, total)
+	}
+	off := 0
+	for _, sp := range specs {
+		n := shapeSize(sp.shape)
+		var t *ops.Tensor
+		if grads {
+			t = ops.ParamFrom(s.data[off:off+n], s.grad[off:off+n], sp.shape...)
+		} else {
+			t = ops.NewTensor(s.data[off:off+n], sp.shape...)
+		}
+		*sp.dst = t
+		s.params = append(s.params, param{name: sp.name, t: t, noDecay: sp.noDecay})
+		off += n
+	}
+	for _, b := range s.Blocks {
+		fill(b.AttnNorm.Data, 1)
+		fill(b.FFNNorm.Data, 1)
+	}
+	fill(s.OutNorm.Data, 1)
+	if s.HeadGate != nil {
+		// μ = sigmoid(α/T) = 0.95: start close to the backbone's own head.
+		fill(s.HeadGate.Data, h.GateTemp*float32(math.Log(19)))
+	}
+	return s
+}
+
+func gateLen(gate string, ds int) int {
+	if gate == "vector" {
+		return ds
+	}
+	return 1
+}
+
+func shapeSize(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func fill(x []float32, v float32) {
+	for i := range x {
+		x[i] = v
+	}
+}
+
+// NumParams is the number of side-network values.
+func (s *Side) NumParams() int { return len(s.data) }
+
+// Free returns the parameter memory to the meter.
+func (s *Side) Free() {
+	ops.Free(ops.SideParams, s.data)
+	ops.Free(ops.Gradients, s.grad)
+	s.data, s.grad = nil, nil
+}
+
+// initRandom draws the matrices: block weights N(0, std) with the residual
+// projections (attn_output, ffn_down) scaled by 1/sqrt(2·blocks) as GPT-2
+// does, the ladder projections N(0, 1/d) so Down·h keeps the scale of h, and
+// Up zero for the residual and gated heads (an untrained adapter is the base
+// model exactly) or N(0, 1/d_s) for the side head (which alone makes the
+// logits). Gates start at α = 0, μ = 0.5.
+func (s *Side) initRandom(seed uint64, std float32) {
+	rng := rand.New(rand.NewPCG(seed, 0x1adde5))
+	normal := func(x []float32, sd float32) {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64()) * sd
+		}
+	}
+	h := s.H
+	downStd := float32(1 / math.Sqrt(float64(h.BaseEmbd)))
+	resStd := std / float32(math.Sqrt(float64(2*max(1, h.NBlock))))
+	normal(s.In.Data, downStd)
+	for i := range s.Blocks {
+		b := &s.Blocks[i]
+		if b.Down != nil {
+			normal(b.Down.Data, downStd)
+		}
+		normal(b.Wq.Data, std)
+		normal(b.Wk.Data, std)
+		normal(b.Wv.Data, std)
+		normal(b.Wo.Data, resStd)
+		normal(b.WGate.Data, std)
+		normal(b.WUp.Data, std)
+		normal(b.WDown.Data, resStd)
+	}
+	if h.Head == "side" {
+		normal(s.Up.Data, float32(1/math.Sqrt(float64(h.NEmbd))))
+	}
+}

@@ -1,0 +1,427 @@
+package ladder
+
+import (
+	"fmt"
+	"math"
+
+	"ladder-engine/engine"
+	"ladder-engine/gguf"
+	"ladder-engine/ladder/data"
+	"ladder-engine/ops"
+	"ladder-engine/optim"
+)
+
+// TrainOptions are the training loop's settings; DefaultTrainOptions gives
+// the defaults of `ladder-engine finetune`.
+type TrainOptions struct {
+	Batch       int     // sequences per micro-batch
+	GradAccum   int     // micro-batches per optimizer step
+	Steps       int     // optimizer steps; 0: Epochs over the training data
+	Epochs      float64 // used when Steps is 0
+	LR          float32 // peak learning rate
+	MinLR       float32 // final learning rate of linear/cosine decay
+	Schedule    string  // constant, linear or cosine
+	Warmup      int     // warmup steps; < 0: 5% of the steps (at most 100)
+	Optimizer   string  // adamw, adamw8 (8-bit moments) or sgd (momentum 0.9)
+	WeightDecay float32 // decoupled (AdamW) or L2 (SGD); norms and gates are exempt
+	ClipNorm    float32 // global gradient-norm clip (0: off)
+	Seed        uint64  // data shuffling
+	EvalEvery   int     // validation every N steps (0: only at the end)
+	SaveEvery   int     // checkpoint every N steps (0: only at the end and on interrupt)
+	LogEvery    int     // progress line every N steps (0: about 50 lines per run)
+	ValBatches  int     // validation batches per evaluation (0: the whole split)
+}
+
+// DefaultTrainOptions returns finetune's defaults.
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{Batch: 8, GradAccum: 1, Epochs: 1, LR: 2e-3, Schedule: "cosine", Warmup: -1,
+		Optimizer: "adamw", WeightDecay: 0, ClipNorm: 1, Seed: 1}
+}
+
+// Trainer trains a side network on a frozen backbone.
+type Trainer struct {
+	M    *engine.Model
+	S    *Side
+	Cfg  Config
+	Opts TrainOptions
+
+	opt    optim.Optimizer
+	sched  optim.Schedule
+	params []*optim.Param
+	train  *data.Batcher
+	val    []data.Example
+	fp     Fingerprint
+
+	tape  *ops.Tape
+	kv    *engine.KVCache
+	projs []projection
+	mb    microBuffers
+
+	// Tokens counts the input tokens trained on so far (restored on resume).
+	Tokens int64
+}
+
+// microBuffers hold one micro-batch's backbone products, rows = B·T.
+type microBuffers struct {
+	rows int
+	base []float32      // (rows, d) output_norm of the backbone (ops.Activations)
+	x    []*ladderInput // per projection reading a layer: its kept input (nil: embeddings)
+	y    [][]float32    // per projection: (rows, d_s) Down_i·x (ops.Activations)
+	dy   [][]float32    // their gradients
+	dyT  []float32      // (d_s, rows) scratch for the projections' backward
+	emb  []float32      // (tile, d) embeddings re-gathered for Down_0's backward
+	pos  []int32
+}
+
+// embTile is how many embedding rows Down_0's backward re-gathers at once.
+const embTile = 256
+
+// NewTrainer builds a side network for m (initialised as cfg says) and the
+// optimizer over it. train must not be empty; val may be.
+func NewTrainer(m *engine.Model, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
+	h, err := NewHparams(cfg, &m.Hparams)
+	if err != nil {
+		return nil, err
+	}
+	s := newSide(h, true)
+	s.initRandom(cfg.Seed, cfg.InitStd)
+	if cfg.Init == "prune" {
+		s.initPrune(m)
+	}
+	tr, err := newTrainer(m, s, cfg, opts, train, val)
+	if err != nil {
+		s.Free()
+		return nil, err
+	}
+	return tr, nil
+}
+
+func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
+	if opts.Batch < 1 || opts.GradAccum < 1 {
+		return nil, fmt.Errorf("--batch %d and --grad-accum %d must be >= 1", opts.Batch, opts.GradAccum)
+	}
+	tr := &Trainer{M: m, S: s, Cfg: cfg, Opts: opts, val: val, fp: BaseFingerprint(m), projs: s.projections()}
+	var err error
+	if tr.train, err = data.NewBatcher(train, opts.Batch, opts.Seed, true); err != nil {
+		return nil, err
+	}
+	if tr.Opts.Steps <= 0 {
+		ep := opts.Epochs
+		if !(ep > 0) {
+			ep = 1
+		}
+		tr.Opts.Steps = max(1, int(math.Ceil(ep*float64(tr.train.BatchesPerEpoch())/float64(opts.GradAccum))))
+	}
+	if tr.Opts.Warmup < 0 {
+		tr.Opts.Warmup = min(100, tr.Opts.Steps/20)
+	}
+	kind, err := optim.ParseScheduleKind(opts.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	tr.sched = optim.Schedule{Kind: kind, LR: opts.LR, MinLR: opts.MinLR, Warmup: tr.Opts.Warmup, Total: tr.Opts.Steps}
+	if kind != optim.Constant && tr.sched.Total <= tr.sched.Warmup {
+		tr.sched.Warmup = 0
+	}
+	if err := tr.sched.Validate(); err != nil {
+		return nil, err
+	}
+	for _, p := range s.params {
+		tr.params = append(tr.params, &optim.Param{Name: p.name, Data: p.t.Data, Grad: p.t.Grad, NoDecay: p.noDecay})
+	}
+	switch opts.Optimizer {
+	case "adamw", "adamw8":
+		c := optim.DefaultAdamW()
+		c.WeightDecay = opts.WeightDecay
+		c.EightBit = opts.Optimizer == "adamw8"
+		tr.opt, err = optim.NewAdamW(tr.params, c)
+	case "sgd":
+		tr.opt, err = optim.NewSGD(tr.params, optim.SGDConfig{Momentum: 0.9, WeightDecay: opts.WeightDecay})
+	default:
+		err = fmt.Errorf("--optimizer %q: want adamw, adamw8 or sgd", opts.Optimizer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ops.DefaultMeter.Add(ops.OptimState, tr.opt.StateBytes())
+	tr.tape = ops.NewTape(m.Pool)
+	return tr, nil
+}
+
+// Free releases the trainer's memory (not the model).
+func (tr *Trainer) Free() {
+	tr.growBuffers(0, 0)
+	if tr.kv != nil {
+		tr.kv.Free()
+		tr.kv = nil
+	}
+	ops.DefaultMeter.Add(ops.OptimState, -tr.opt.StateBytes())
+	tr.S.Free()
+}
+
+// Step is the number of optimizer steps taken.
+func (tr *Trainer) Step() int { return tr.opt.Steps() }
+
+// TotalSteps is the length of the run.
+func (tr *Trainer) TotalSteps() int { return tr.Opts.Steps }
+
+// Epoch is the fractional number of passes over the training data so far.
+func (tr *Trainer) Epoch() float64 {
+	p := tr.train.Position()
+	return float64(p.Epoch) + float64(p.Index)/float64(max(1, tr.train.BatchesPerEpoch()*tr.Opts.Batch))
+}
+
+// LR is the learning rate of the next step.
+func (tr *Trainer) LR() float32 { return tr.sched.At(tr.opt.Steps()) }
+
+// StepResult describes one optimizer step.
+type StepResult struct {
+	Loss     float64 // mean loss over the step's target tokens
+	Targets  int     // target tokens
+	Tokens   int     // input tokens run through the backbone
+	GradNorm float64 // before clipping
+	LR       float32
+	Skipped  bool // the gradient was not finite: no update
+}
+
+// TrainStep runs GradAccum micro-batches and one optimizer update. The
+// gradient is the exact mean over all target tokens of the step (each
+// micro-batch's backward is seeded with its token count).
+func (tr *Trainer) TrainStep() (StepResult, error) {
+	var r StepResult
+	optim.ZeroGrads(tr.params)
+	var lossSum float64
+	for range tr.Opts.GradAccum {
+		b := tr.train.Next()
+		if b.NTargets == 0 {
+			continue
+		}
+		loss, err := tr.forward(b, true)
+		if err != nil {
+			return r, err
+		}
+		lossSum += loss * float64(b.NTargets)
+		r.Targets += b.NTargets
+		for _, n := range b.Lens {
+			r.Tokens += n
+		}
+	}
+	tr.Tokens += int64(r.Tokens)
+	if r.Targets == 0 {
+		return r, fmt.Errorf("ladder: step %d: no target tokens in %d batches", tr.Step()+1, tr.Opts.GradAccum)
+	}
+	r.Loss = lossSum / float64(r.Targets)
+	optim.ScaleGrads(tr.params, 1/float32(r.Targets))
+	r.GradNorm = optim.ClipGradNorm(tr.params, tr.Opts.ClipNorm)
+	r.LR = tr.LR()
+	if math.IsNaN(r.GradNorm) || math.IsInf(r.GradNorm, 0) {
+		r.Skipped = true
+		return r, nil
+	}
+	tr.opt.Step(r.LR)
+	return r, nil
+}
+
+// Validate returns the mean loss over the validation split's target tokens
+// (at most ValBatches batches); NaN when there is no validation data.
+func (tr *Trainer) Validate() (float64, error) {
+	if len(tr.val) == 0 {
+		return math.NaN(), nil
+	}
+	var sum float64
+	var count int
+	nb := 0
+	for i := 0; i < len(tr.val); i += tr.Opts.Batch {
+		if tr.Opts.ValBatches > 0 && nb >= tr.Opts.ValBatches {
+			break
+		}
+		j := min(i+tr.Opts.Batch, len(tr.val))
+		idx := make([]int, j-i)
+		for k := range idx {
+			idx[k] = i + k
+		}
+		b := data.NewBatch(tr.val[i:j], idx)
+		nb++
+		if b.NTargets == 0 {
+			continue
+		}
+		loss, err := tr.forward(b, false)
+		if err != nil {
+			return 0, err
+		}
+		sum += loss * float64(b.NTargets)
+		count += b.NTargets
+	}
+	if count == 0 {
+		return math.NaN(), nil
+	}
+	return sum / float64(count), nil
+}
+
+// forward runs one batch: the backbone sequence by sequence (no tape),
+// keeping only the ladder inputs, then the side network and the loss on the
+// tape; with train, the backward too (gradients accumulate, seeded with the
+// batch's target count). It returns the batch's mean loss.
+func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
+	m, s := tr.M, tr.S
+	d, ds, T := m.NEmbd, s.H.NEmbd, b.T
+	rows := b.B * T
+	tr.growBuffers(rows, T)
+	mb := &tr.mb
+	if tr.kv == nil || tr.kv.NCtx < T {
+		if tr.kv != nil {
+			tr.kv.Free()
+		}
+		tr.kv = m.NewKVCache(T)
+	}
+	for q := 0; q < b.B; q++ {
+		r0, n := q*T, b.Lens[q]
+		toks := b.Tokens[r0 : r0+n]
+		if n > 0 {
+			tr.kv.Reset()
+			err := m.Forward(toks, tr.kv, mb.base[r0*d:(r0+n)*d], func(l int, h []float32) {
+				for i, p := range tr.projs {
+					if p.layer != l {
+						continue
+					}
+					if train {
+						mb.x[i].put(r0, h, n)
+					}
+					project(m.Pool, mb.y[i][r0*ds:(r0+n)*ds], h, n, p.w)
+				}
+			})
+			if err != nil {
+				return 0, err
+			}
+			if tr.projs[0].layer < 0 {
+				m.EmbedTokens(toks, mb.emb[:n*d])
+				project(m.Pool, mb.y[0][r0*ds:(r0+n)*ds], mb.emb[:n*d], n, tr.projs[0].w)
+			}
+		}
+		// Padding rows: zero, so they stay finite (their loss and
+		// gradients are zero anyway: causal attention, no targets).
+		clear(mb.base[(r0+n)*d : (r0+T)*d])
+		for i := range tr.projs {
+			clear(mb.y[i][(r0+n)*ds : (r0+T)*ds])
+			if train && mb.x[i] != nil {
+				mb.x[i].zero(r0+n, r0+T)
+			}
+		}
+	}
+	for q := 0; q < b.B; q++ {
+		for t := 0; t < T; t++ {
+			mb.pos[q*T+t] = int32(t)
+		}
+	}
+
+	tp := tr.tape
+	if !train {
+		tp = ops.NewNoGradTape(m.Pool)
+	}
+	ys := make([]*ops.Tensor, len(tr.projs))
+	for i := range tr.projs {
+		if train {
+			clear(mb.dy[i][:rows*ds])
+			ys[i] = ops.ParamFrom(mb.y[i][:rows*ds], mb.dy[i][:rows*ds], rows, ds)
+		} else {
+			ys[i] = ops.NewTensor(mb.y[i][:rows*ds], rows, ds)
+		}
+	}
+	ladder := make([]*ops.Tensor, len(s.Blocks))
+	for i, p := range tr.projs[1:] {
+		ladder[p.out] = ys[i+1]
+	}
+	hs := s.forward(tp, ys[0], ladder, mb.pos[:rows], b.B, nil)
+	z := s.headForward(tp, hs, ops.NewTensor(mb.base[:rows*d], rows, d))
+	lossT := tp.LMHeadCrossEntropy(z, m.Output, b.Targets)
+	loss := float64(lossT.Data[0])
+	if !train {
+		tp.Reset()
+		return loss, nil
+	}
+	tp.BackwardFrom(lossT, []float32{float32(b.NTargets)})
+
+	// The ladders' weights: dDown_i += dY_iᵀ·X_i from the kept inputs
+	// (Down_0 of the embeddings re-gathers them, tile by tile).
+	for i, p := range tr.projs {
+		if mb.x[i] != nil {
+			downBackward(m.Pool, p.w.Grad, mb.dy[i], mb.dyT, mb.x[i].matrix(rows), rows, ds)
+			continue
+		}
+		for r0 := 0; r0 < rows; r0 += embTile {
+			r1 := min(r0+embTile, rows)
+			m.EmbedTokens(b.Tokens[r0:r1], mb.emb[:(r1-r0)*d])
+			x := ops.NewMatrixF32("embeddings", r1-r0, d, mb.emb[:(r1-r0)*d])
+			downBackward(m.Pool, p.w.Grad, mb.dy[i][r0*ds:r1*ds], mb.dyT, x, r1-r0, ds)
+		}
+	}
+	return loss, nil
+}
+
+// growBuffers sizes the micro-batch buffers for rows = B·T (0: release).
+func (tr *Trainer) growBuffers(rows, T int) {
+	mb := &tr.mb
+	if rows != 0 && rows <= mb.rows && len(mb.emb) >= max(T, embTile)*tr.M.NEmbd {
+		return
+	}
+	if rows != 0 {
+		rows = max(rows, mb.rows)
+	}
+	ops.Free(ops.Activations, mb.base)
+	for i := range mb.x {
+		if mb.x[i] != nil {
+			mb.x[i].free()
+		}
+		ops.Free(ops.Activations, mb.y[i])
+		ops.Free(ops.Activations, mb.dy[i])
+	}
+	ops.Free(ops.Scratch, mb.dyT)
+	ops.Free(ops.Scratch, mb.emb)
+	*mb = microBuffers{rows: rows}
+	if rows == 0 {
+		return
+	}
+	d, ds := tr.M.NEmbd, tr.S.H.NEmbd
+	mb.base = ops.Alloc(ops.Activations, rows*d)
+	mb.x = make([]*ladderInput, len(tr.projs))
+	mb.y = make([][]float32, len(tr.projs))
+	mb.dy = make([][]float32, len(tr.projs))
+	for i, p := range tr.projs {
+		if p.layer >= 0 {
+			mb.x[i] = newLadderInput(tr.Cfg.LadderType, rows, d)
+		}
+		mb.y[i] = ops.Alloc(ops.Activations, rows*ds)
+		mb.dy[i] = ops.Alloc(ops.Activations, rows*ds)
+	}
+	mb.dyT = ops.Alloc(ops.Scratch, rows*ds)
+	// One sequence's embeddings (forward) or one tile (Down_0's backward).
+	mb.emb = ops.Alloc(ops.Scratch, max(T, embTile)*d)
+	mb.pos = make([]int32, rows)
+}
+
+// LadderInputBytes is the memory the kept ladder inputs take now.
+func (tr *Trainer) LadderInputBytes() int64 {
+	var n int64
+	for _, x := range tr.mb.x {
+		if x != nil {
+			n += int64(len(x.f32))*4 + int64(len(x.raw))
+		}
+	}
+	return n
+}
+
+// LadderInputShape describes the kept ladder inputs: the layers kept, rows
+// per layer (batch × sequence length of the largest batch so far), the
+// backbone width and the bytes per value.
+func (tr *Trainer) LadderInputShape() (layers, rows, width, bytesPer int) {
+	for _, x := range tr.mb.x {
+		if x != nil {
+			layers++
+		}
+	}
+	bytesPer = 4
+	if tr.Cfg.LadderType != gguf.TypeF32 {
+		bytesPer = 2
+	}
+	return layers, tr.mb.rows, tr.M.NEmbd, bytesPer
+}

@@ -1,0 +1,230 @@
+package ops
+
+import (
+	"fmt"
+	"math"
+)
+
+// AttentionForward is causal multi-head attention with grouped-query heads,
+// computed like llama.cpp's non-flash path: kq = k·q, softmax(kq·scale) with
+// the maximum subtracted and the sum in double (ggml_vec_soft_max_f32), then
+// out = v·softmax.
+//
+// q (n, nHead*headDim) holds queries at positions pos0..pos0+n-1; k, v
+// (nKV, nHeadKV*headDim) hold keys and values at positions 0..nKV-1. Query i
+// sees keys j <= pos0+i. Head h uses kv head h/(nHead/nHeadKV). att is
+// scratch (nHead, n, nKV) that receives the softmax probabilities (masked
+// entries are 0); the backward pass reads them. out is (n, nHead*headDim).
+func AttentionForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32) {
+	var kT []float32
+	if n >= attnTransposeMin {
+		kT = make([]float32, headDim*nKV)
+	}
+	for h := 0; h < nHead; h++ {
+		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kT)
+	}
+}
+
+// attnTransposeMin is the number of queries from which a head's keys are
+// transposed first, so the scores of a query come from headDim axpys over
+// contiguous keys rather than nKV short dot products, each ending in a
+// horizontal sum. One query (generation) reads each key once: no gain.
+const attnTransposeMin = 8
+
+// transposeHead writes dst (headDim, rows) from columns off..off+headDim of
+// src (rows, stride): one head's keys or values, one dimension per row.
+func transposeHead(dst, src []float32, rows, stride, off, headDim int) {
+	for j := 0; j < rows; j++ {
+		row := src[j*stride+off : j*stride+off+headDim]
+		for d, x := range row {
+			dst[d*rows+j] = x
+		}
+	}
+}
+
+// attentionHeadForward does one query head of AttentionForward, so the heads
+// can be spread over workers (each head writes its own columns of out and
+// its own (n, nKV) slab of att). kT is scratch (headDim, nKV) for the
+// transposed keys, or nil to take dot products with the keys as they are.
+func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kT []float32) {
+	qw, kvw := nHead*headDim, nHeadKV*headDim
+	hkv := h / (nHead / nHeadKV)
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	if kT != nil {
+		transposeHead(kT, k, nKV, kvw, hkv*headDim, headDim)
+	}
+	for i := 0; i < n; i++ {
+		qi := q[i*qw+h*headDim : i*qw+h*headDim+headDim]
+		a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
+		last := pos0 + i // last visible key
+		if last >= nKV {
+			last = nKV - 1
+		}
+		if kT != nil {
+			s := a[:last+1]
+			clear(s)
+			for d, x := range qi {
+				axpyF32(s, x, kT[d*nKV:])
+			}
+		} else {
+			for j := 0; j <= last; j++ {
+				a[j] = dotF32(qi, k[j*kvw+hkv*headDim:j*kvw+hkv*headDim+headDim])
+			}
+		}
+		maxv := float32(math.Inf(-1))
+		for j := 0; j <= last; j++ {
+			s := a[j] * scale
+			a[j] = s
+			if s > maxv {
+				maxv = s
+			}
+		}
+		var sum float64
+		for j := 0; j <= last; j++ {
+			e := expf(a[j] - maxv)
+			a[j] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		for j := 0; j <= last; j++ {
+			a[j] *= inv
+		}
+		for j := last + 1; j < nKV; j++ {
+			a[j] = 0
+		}
+		oi := out[i*qw+h*headDim : i*qw+h*headDim+headDim]
+		for d := range oi {
+			oi[d] = 0
+		}
+		for j := 0; j <= last; j++ {
+			axpyF32(oi, a[j], v[j*kvw+hkv*headDim:j*kvw+hkv*headDim+headDim])
+		}
+	}
+}
+
+// attentionKVHeadBackward accumulates the gradients of one kv head and all
+// the query heads that share it, so workers given different kv heads never
+// write the same dk/dv columns. With P = att and dP = dout·vᵀ:
+//
+//	dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP));  dq += scale·dS·k;  dk += scale·dSᵀ·q
+//
+// Shapes as in AttentionForward; dq, dk, dv may be nil when not wanted.
+// datt is scratch (nKV), vT scratch (headDim, nKV) for the transposed values.
+func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, hkv int, datt, vT []float32) {
+	qw, kvw := nHead*headDim, nHeadKV*headDim
+	group := nHead / nHeadKV
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	transposeHead(vT, v, nKV, kvw, hkv*headDim, headDim)
+	for h := hkv * group; h < (hkv+1)*group; h++ {
+		for i := 0; i < n; i++ {
+			a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
+			last := pos0 + i
+			if last >= nKV {
+				last = nKV - 1
+			}
+			do := dout[i*qw+h*headDim : i*qw+h*headDim+headDim]
+			// datt = dout_i · v_j for every visible j, from the transposed values.
+			dp := datt[:last+1]
+			clear(dp)
+			for d, g := range do {
+				axpyF32(dp, g, vT[d*nKV:])
+			}
+			var rowsum float32
+			for j, s := range dp {
+				rowsum += s * a[j]
+				if dv != nil && a[j] != 0 {
+					off := j*kvw + hkv*headDim
+					axpyF32(dv[off:off+headDim], a[j], do)
+				}
+			}
+			qoff := i*qw + h*headDim
+			qi := q[qoff : qoff+headDim]
+			for j := 0; j <= last; j++ {
+				ds := a[j] * (datt[j] - rowsum) * scale
+				if ds == 0 {
+					continue
+				}
+				off := j*kvw + hkv*headDim
+				if dq != nil {
+					axpyF32(dq[qoff:qoff+headDim], ds, k[off:off+headDim])
+				}
+				if dk != nil {
+					axpyF32(dk[off:off+headDim], ds, qi)
+				}
+			}
+		}
+	}
+}
+
+// Attention is causal multi-head attention over nSeq independent
+// sequences (a batch): q (nSeq*n, nHead*headDim), k and v
+// (nSeq*nKV, nHeadKV*headDim), out like q. Within each sequence, queries
+// sit at positions pos0..pos0+n-1 and keys at 0..nKV-1 (training: pos0 = 0,
+// nKV = n; generation with a cache: nSeq = 1, pos0 = cached length).
+// The softmax probabilities (nSeq, nHead, n, nKV) are kept for backward.
+func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tensor {
+	mustMatch("Attention", k, v)
+	if nSeq <= 0 || nHead <= 0 || nHeadKV <= 0 || nHead%nHeadKV != 0 || q.Cols()%nHead != 0 ||
+		q.Rows()%nSeq != 0 || k.Rows()%nSeq != 0 || k.Cols() != nHeadKV*(q.Cols()/nHead) {
+		panic(fmt.Sprintf("ops.Attention: q %v, k %v, %d sequences, %d heads, %d kv heads", q, k, nSeq, nHead, nHeadKV))
+	}
+	headDim := q.Cols() / nHead
+	n, nKV := q.Rows()/nSeq, k.Rows()/nSeq
+	if pos0+n > nKV {
+		panic(fmt.Sprintf("ops.Attention: queries at %d..%d but only %d keys", pos0, pos0+n-1, nKV))
+	}
+	qw, kvw := nHead*headDim, nHeadKV*headDim
+	out := tp.newLike(q)
+	rec := tp.needsGrad(q, k, v)
+	slab := nHead * n * nKV // probabilities of one sequence
+	var att []float32
+	if rec {
+		att = tp.save(nSeq * slab)
+	} else {
+		att = scratch(nSeq * slab)
+		defer freeScratch(att)
+	}
+	var kT []float32 // per worker (headDim, nKV)
+	if n >= attnTransposeMin {
+		kT = scratch(tp.workers() * headDim * nKV)
+		defer freeScratch(kT)
+	}
+	tp.parallelWorker(nSeq*nHead, func(worker, lo, hi int) {
+		var kTw []float32
+		if kT != nil {
+			kTw = kT[worker*headDim*nKV : (worker+1)*headDim*nKV]
+		}
+		for u := lo; u < hi; u++ {
+			s, h := u/nHead, u%nHead
+			attentionHeadForward(out.Data[s*n*qw:], q.Data[s*n*qw:], k.Data[s*nKV*kvw:], v.Data[s*nKV*kvw:],
+				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kTw)
+		}
+	})
+	if rec {
+		tp.record(out, func() {
+			dq, dk, dv := tp.grad(q), tp.grad(k), tp.grad(v)
+			datt := scratch(tp.workers() * nKV)
+			defer freeScratch(datt)
+			vT := scratch(tp.workers() * headDim * nKV)
+			defer freeScratch(vT)
+			tp.parallelWorker(nSeq*nHeadKV, func(worker, lo, hi int) {
+				for u := lo; u < hi; u++ {
+					s, hkv := u/nHeadKV, u%nHeadKV
+					attentionKVHeadBackward(sub(dq, s*n*qw), sub(dk, s*nKV*kvw), sub(dv, s*nKV*kvw),
+						out.Grad[s*n*qw:], q.Data[s*n*qw:], k.Data[s*nKV*kvw:], v.Data[s*nKV*kvw:], att[s*slab:],
+						n, nKV, nHead, nHeadKV, headDim, pos0, hkv,
+						datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV])
+				}
+			})
+		})
+	}
+	return out
+}
+
+// sub is buf[off:], or nil for a gradient that is not wanted.
+func sub(buf []float32, off int) []float32 {
+	if buf == nil {
+		return nil
+	}
+	return buf[off:]
+}

@@ -1,0 +1,265 @@
+package ops
+
+import (
+	"math"
+	"testing"
+)
+
+// The forward kernels the inference engine shares, against plain float64
+// formulas written out independently here. float32 kernels agree with them
+// to a few ulps; 1e-5 relative leaves room for summation order.
+
+func closeRel(a float32, b float64, tol float64) bool {
+	return math.Abs(float64(a)-b) <= tol*math.Max(1, math.Abs(b))
+}
+
+func TestRMSNormForward(t *testing.T) {
+	const n, c, eps = 3, 10, 1e-5
+	x := gcRand(1, n*c, 2)
+	w := gcRand(2, c, 1)
+	for _, withWeight := range []bool{true, false} {
+		out := make([]float32, n*c)
+		var wt []float32
+		if withWeight {
+			wt = w
+		}
+		RMSNormForward(out, x, wt, n, c, eps)
+		for r := 0; r < n; r++ {
+			var ss float64
+			for i := 0; i < c; i++ {
+				ss += float64(x[r*c+i]) * float64(x[r*c+i])
+			}
+			s := 1 / math.Sqrt(ss/c+eps)
+			for i := 0; i < c; i++ {
+				want := float64(x[r*c+i]) * s
+				if withWeight {
+					want *= float64(w[i])
+				}
+				if !closeRel(out[r*c+i], want, 1e-6) {
+					t.Fatalf("weight=%v row %d col %d: got %g, want %g", withWeight, r, i, out[r*c+i], want)
+				}
+			}
+		}
+	}
+	// In place, as the engine may call it.
+	y := append([]float32(nil), x...)
+	ref := make([]float32, n*c)
+	RMSNormForward(ref, x, w, n, c, eps)
+	RMSNormForward(y, y, w, n, c, eps)
+	for i := range y {
+		if y[i] != ref[i] {
+			t.Fatalf("in place differs at %d: %g vs %g", i, y[i], ref[i])
+		}
+	}
+}
+
+func TestRoPEForward(t *testing.T) {
+	// Hand-worked case: head size 4, base 100, position 2, one head:
+	// θ_0 = 2, θ_1 = 2·100^(-2/4) = 0.2.
+	th := []float64{2, 0.2}
+	x := []float32{1, 2, 3, 4}
+	rot := func(a, b, t float64) (float64, float64) {
+		return a*math.Cos(t) - b*math.Sin(t), a*math.Sin(t) + b*math.Cos(t)
+	}
+	var norm, neox [4]float64
+	norm[0], norm[1] = rot(1, 2, th[0]) // adjacent pairs (0,1), (2,3)
+	norm[2], norm[3] = rot(3, 4, th[1])
+	neox[0], neox[2] = rot(1, 3, th[0]) // halves: (0,2), (1,3)
+	neox[1], neox[3] = rot(2, 4, th[1])
+	// Frequency factors divide θ_i (Llama 3.1 rope_freqs).
+	var withFF [4]float64
+	withFF[0], withFF[1] = rot(1, 2, th[0]/2)
+	withFF[2], withFF[3] = rot(3, 4, th[1]/8)
+	for _, c := range []struct {
+		name string
+		neox bool
+		ff   []float32
+		want [4]float64
+	}{
+		{"norm", false, nil, norm},
+		{"neox", true, nil, neox},
+		{"norm+freq factors", false, []float32{2, 8}, withFF},
+	} {
+		y := append([]float32(nil), x...)
+		RoPEForward(y, 1, 1, 4, []int32{2}, 100, c.neox, c.ff)
+		for i := range y {
+			if !closeRel(y[i], c.want[i], 1e-6) {
+				t.Errorf("%s: y = %v, want %v", c.name, y, c.want)
+				break
+			}
+		}
+	}
+	// Position 0 is the identity; every head of a row gets the same rotation.
+	y := []float32{1, 2, 3, 4, 1, 2, 3, 4}
+	RoPEForward(y, 2, 1, 4, []int32{0, 2}, 100, false, nil)
+	for i := 0; i < 4; i++ {
+		if y[i] != x[i] || !closeRel(y[4+i], norm[i], 1e-6) {
+			t.Fatalf("two rows: %v", y)
+		}
+	}
+}
+
+// attentionRef is causal GQA attention in float64, written from the formula.
+func attentionRef(q, k, v []float32, n, nKV, nHead, nHeadKV, hd, pos0 int) (out, att []float64) {
+	out = make([]float64, n*nHead*hd)
+	att = make([]float64, nHead*n*nKV)
+	for h := 0; h < nHead; h++ {
+		g := h / (nHead / nHeadKV)
+		for i := 0; i < n; i++ {
+			s := make([]float64, nKV)
+			m := math.Inf(-1)
+			for j := 0; j <= pos0+i && j < nKV; j++ {
+				for d := 0; d < hd; d++ {
+					s[j] += float64(q[i*nHead*hd+h*hd+d]) * float64(k[j*nHeadKV*hd+g*hd+d])
+				}
+				s[j] /= math.Sqrt(float64(hd))
+				m = math.Max(m, s[j])
+			}
+			var z float64
+			for j := 0; j <= pos0+i && j < nKV; j++ {
+				s[j] = math.Exp(s[j] - m)
+				z += s[j]
+			}
+			for j := 0; j <= pos0+i && j < nKV; j++ {
+				p := s[j] / z
+				att[(h*n+i)*nKV+j] = p
+				for d := 0; d < hd; d++ {
+					out[i*nHead*hd+h*hd+d] += p * float64(v[j*nHeadKV*hd+g*hd+d])
+				}
+			}
+		}
+	}
+	return out, att
+}
+
+func TestAttentionForward(t *testing.T) {
+	for _, c := range []struct {
+		name                                  string
+		n, nKV, nHead, nHeadKV, headDim, pos0 int
+	}{
+		{"MHA", 5, 5, 2, 2, 8, 0},
+		{"GQA", 6, 6, 4, 2, 16, 0},
+		{"MQA with cache", 3, 7, 3, 1, 8, 4},
+		{"one token", 1, 9, 4, 2, 8, 8},
+		{"long GQA", 20, 20, 4, 2, 16, 0}, // ≥ attnTransposeMin queries: transposed keys
+		{"long with cache", 12, 30, 2, 1, 8, 18},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := gcRand(1, c.n*c.nHead*c.headDim, 1)
+			k := gcRand(2, c.nKV*c.nHeadKV*c.headDim, 1)
+			v := gcRand(3, c.nKV*c.nHeadKV*c.headDim, 1)
+			out := make([]float32, len(q))
+			att := make([]float32, c.nHead*c.n*c.nKV)
+			for i := range att {
+				att[i] = 7 // garbage that must be overwritten
+			}
+			AttentionForward(out, q, k, v, c.n, c.nKV, c.nHead, c.nHeadKV, c.headDim, c.pos0, att)
+			wantOut, wantAtt := attentionRef(q, k, v, c.n, c.nKV, c.nHead, c.nHeadKV, c.headDim, c.pos0)
+			for i := range out {
+				if !closeRel(out[i], wantOut[i], 1e-5) {
+					t.Fatalf("out[%d] = %g, want %g", i, out[i], wantOut[i])
+				}
+			}
+			for i := range att {
+				if !closeRel(att[i], wantAtt[i], 1e-5) {
+					t.Fatalf("att[%d] = %g, want %g", i, att[i], wantAtt[i])
+				}
+			}
+		})
+	}
+}
+
+// The tape's batched attention equals AttentionForward run per sequence.
+func TestAttentionBatchMatchesPerSequence(t *testing.T) {
+	const nSeq, n, nHead, nHeadKV, hd = 3, 4, 4, 2, 8
+	q := gcRand(1, nSeq*n*nHead*hd, 1)
+	k := gcRand(2, nSeq*n*nHeadKV*hd, 1)
+	v := gcRand(3, nSeq*n*nHeadKV*hd, 1)
+	got := (*Tape)(nil).Attention(NewTensor(q, nSeq*n, nHead*hd), NewTensor(k, nSeq*n, nHeadKV*hd), NewTensor(v, nSeq*n, nHeadKV*hd), nSeq, nHead, nHeadKV, 0)
+	att := make([]float32, nHead*n*n)
+	for s := 0; s < nSeq; s++ {
+		want := make([]float32, n*nHead*hd)
+		AttentionForward(want, q[s*n*nHead*hd:], k[s*n*nHeadKV*hd:], v[s*n*nHeadKV*hd:], n, n, nHead, nHeadKV, hd, 0, att)
+		for i, w := range want {
+			if g := got.Data[s*n*nHead*hd+i]; g != w {
+				t.Fatalf("sequence %d value %d: %g, want %g", s, i, g, w)
+			}
+		}
+	}
+}
+
+func TestSwiGLUForward(t *testing.T) {
+	g := gcRand(1, 50, 6)
+	u := gcRand(2, 50, 2)
+	out := make([]float32, 50)
+	SwiGLUForward(out, g, u, 50)
+	for i := range out {
+		x := float64(g[i])
+		want := x / (1 + math.Exp(-x)) * float64(u[i])
+		if !closeRel(out[i], want, 1e-6) {
+			t.Fatalf("out[%d] = %g, want %g", i, out[i], want)
+		}
+	}
+	a := gcRand(3, 5, 1)
+	AddForward(out[:5], a, u[:5])
+	for i := 0; i < 5; i++ {
+		if out[i] != a[i]+u[i] {
+			t.Fatalf("AddForward[%d] = %g", i, out[i])
+		}
+	}
+}
+
+// Cross-entropy against a hand computation: logits (0, ln 3) → p = (¼, ¾).
+func TestCrossEntropyValue(t *testing.T) {
+	logits := NewTensor([]float32{0, float32(math.Log(3)), 5, 5}, 2, 2)
+	loss := (*Tape)(nil).CrossEntropy(logits, []int32{0, -100})
+	if !closeRel(loss.Data[0], math.Log(4), 1e-6) {
+		t.Fatalf("loss = %g, want ln 4 = %g", loss.Data[0], math.Log(4))
+	}
+	// Two rows, one per target: mean of ln 4 and ln(4/3).
+	loss = (*Tape)(nil).CrossEntropy(NewTensor([]float32{0, float32(math.Log(3)), 0, float32(math.Log(3))}, 2, 2), []int32{0, 1})
+	if want := (math.Log(4) + math.Log(4.0/3)) / 2; !closeRel(loss.Data[0], want, 1e-6) {
+		t.Fatalf("loss = %g, want %g", loss.Data[0], want)
+	}
+	if loss := (*Tape)(nil).CrossEntropy(logits, []int32{-1, -1}); loss.Data[0] != 0 {
+		t.Fatalf("all ignored: loss = %g, want 0", loss.Data[0])
+	}
+}
+
+// The fused head + loss equals LinearMatrix then CrossEntropy, also across
+// chunk boundaries (a vocabulary large enough that a chunk is a few rows).
+func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
+	const d, vocab, n = 8, 50, 7
+	defer func(old int) { ceChunkFloats = old }(ceChunkFloats)
+	ceChunkFloats = 3 * vocab // three rows per chunk
+	head := NewMatrixF32("output", vocab, d, gcRand(1, vocab*d, 0.5))
+	hidden := gcParam(2, 1, n, d)
+	targets := []int32{5, -100, vocab - 1, 0, 17, -100, 33}
+
+	tp := NewTape(NewPool(2))
+	fused := tp.LMHeadCrossEntropy(hidden, head, targets)
+	tp.Backward(fused)
+	gotGrad := append([]float32(nil), hidden.Grad...)
+
+	hidden.ZeroGrad()
+	tp2 := NewTape(nil)
+	plain := tp2.CrossEntropy(tp2.LinearMatrix(hidden, head), targets)
+	tp2.Backward(plain)
+	if !closeRel(fused.Data[0], float64(plain.Data[0]), 1e-5) {
+		t.Fatalf("fused loss %g, unfused %g", fused.Data[0], plain.Data[0])
+	}
+	for i, g := range gotGrad {
+		if !closeRel(g, float64(hidden.Grad[i]), 1e-4) {
+			t.Fatalf("dhidden[%d]: fused %g, unfused %g", i, g, hidden.Grad[i])
+		}
+	}
+	nll := make([]float32, n)
+	LMHeadNLL(nil, nll, hidden.Data, n, head, targets)
+	var sum float64
+	for _, v := range nll {
+		sum += float64(v)
+	}
+	if nll[1] != 0 || !closeRel(float32(sum/5), float64(plain.Data[0]), 1e-5) {
+		t.Fatalf("LMHeadNLL %v: mean %g, want %g", nll, sum/5, plain.Data[0])
+	}
+}

@@ -1,0 +1,151 @@
+package ops
+
+import (
+	"fmt"
+
+	"ladder-engine/gguf"
+)
+
+// MatMul computes out = in · Wᵀ for a frozen weight in any encoding.
+// in is (n, Cols), out is (n, Rows).
+//
+// As llama.cpp's ggml_compute_forward_mul_mat: every activation row is
+// encoded once into the dot kernel's activation type (Q8_0, Q8_K, F16, ...),
+// then weight rows × activation rows are dotted, the weight rows split over
+// the pool. Weight rows go in tiles small enough to stay in L1 while every
+// activation row passes over them, so each weight byte leaves memory once.
+func MatMul(p *Pool, out, in []float32, n int, w *Matrix) {
+	if n == 0 {
+		return
+	}
+	if len(in) < n*w.Cols || len(out) < n*w.Rows {
+		panic(fmt.Sprintf("ops.MatMul %q: in %d / out %d values, want %d×%d / %d×%d", w.Name, len(in), len(out), n, w.Cols, n, w.Rows))
+	}
+	if w.F32 != nil {
+		matmulF32(p, out, in, n, w)
+		return
+	}
+	k := w.kernel
+	actBytes, err := gguf.RowSize(k.ActType, w.Cols)
+	if err != nil {
+		panic(fmt.Sprintf("ops.MatMul %q: %v", w.Name, err))
+	}
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	act := p.actScratch(n * actBytes)
+	cols, rows := w.Cols, w.Rows
+	quantize := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			k.Quantize(in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes])
+		}
+	}
+	if n == 1 {
+		quantize(0, 1)
+	} else {
+		p.For(n, quantize)
+	}
+	tile := weightTileRows(w.rowBytes)
+	dot := k.Dot
+	p.ForWorker(rows, tile, func(_, lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += tile {
+			r1 := min(r0+tile, hi)
+			for i := 0; i < n; i++ {
+				a := act[i*actBytes : (i+1)*actBytes]
+				o := out[i*rows : (i+1)*rows]
+				for r := r0; r < r1; r++ {
+					o[r] = dot(cols, w.Raw[r*w.rowBytes:(r+1)*w.rowBytes], a)
+				}
+			}
+		}
+	})
+}
+
+// weightTileRows is how many weight rows fit in about 16 KiB, a third of a
+// typical L1 data cache, leaving room for the activation row.
+func weightTileRows(rowBytes int) int {
+	return max(1, min(64, 16<<10/max(1, rowBytes)))
+}
+
+// matmulF32: out (n, Rows) = in (n, Cols) · Wᵀ, W float32 (Rows, Cols).
+// Four weight rows share each load of the activation row.
+func matmulF32(p *Pool, out, in []float32, n int, w *Matrix) {
+	cols, rows := w.Cols, w.Rows
+	tile := weightTileRows(4*cols) &^ 3
+	tile = max(tile, 4)
+	p.ForWorker(rows, tile, func(_, lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += tile {
+			r1 := min(r0+tile, hi)
+			for i := 0; i < n; i++ {
+				x := in[i*cols : (i+1)*cols]
+				o := out[i*rows : (i+1)*rows]
+				r := r0
+				for ; r+4 <= r1; r += 4 {
+					o[r], o[r+1], o[r+2], o[r+3] = dot4F32(
+						w.F32[r*cols:(r+1)*cols], w.F32[(r+1)*cols:(r+2)*cols],
+						w.F32[(r+2)*cols:(r+3)*cols], w.F32[(r+3)*cols:(r+4)*cols], x)
+				}
+				for ; r < r1; r++ {
+					o[r] = dotF32(w.F32[r*cols:(r+1)*cols], x)
+				}
+			}
+		}
+	})
+}
+
+// MatMulBackwardInput accumulates the gradient of MatMul's input for a
+// frozen weight: dIn (n, Cols) += dOut (n, Rows) · W. Used for the frozen LM
+// head and for frozen weights under LoRA. Weight rows are dequantized block
+// by block on the fly into per-worker scratch; the columns are split over the
+// pool (at block boundaries), so workers never write the same dIn values.
+func MatMulBackwardInput(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
+	if n == 0 {
+		return
+	}
+	if len(dIn) < n*w.Cols || len(dOut) < n*w.Rows {
+		panic(fmt.Sprintf("ops.MatMulBackwardInput %q: dIn %d / dOut %d values, want %d×%d / %d×%d", w.Name, len(dIn), len(dOut), n, w.Cols, n, w.Rows))
+	}
+	cols, rows := w.Cols, w.Rows
+	align := max(w.Type.BlockSize(), 16)
+	if w.F32 != nil {
+		p.ForWorker(cols, align, func(_, c0, c1 int) {
+			for r := 0; r < rows; r++ {
+				wr := w.F32[r*cols+c0 : r*cols+c1]
+				for i := 0; i < n; i++ {
+					if g := dOut[i*rows+r]; g != 0 {
+						axpyF32(dIn[i*cols+c0:i*cols+c1], g, wr)
+					}
+				}
+			}
+		})
+		return
+	}
+	const tile = 8 // weight rows dequantized at once
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	p.ForWorker(cols, align, func(worker, c0, c1 int) {
+		width := c1 - c0
+		buf := p.workerScratch(worker, tile*width)
+		for r0 := 0; r0 < rows; r0 += tile {
+			r1 := min(r0+tile, rows)
+			for r := r0; r < r1; r++ {
+				w.dequantizeRange(r, c0, c1, buf[(r-r0)*width:(r-r0+1)*width])
+			}
+			for i := 0; i < n; i++ {
+				d := dIn[i*cols+c0 : i*cols+c1]
+				g := dOut[i*rows : (i+1)*rows]
+				for r := r0; r < r1; r++ {
+					if g[r] != 0 {
+						axpyF32(d, g[r], buf[(r-r0)*width:(r-r0+1)*width])
+					}
+				}
+			}
+		}
+	})
+}
+
+// DotF32 returns Σ x[i]·y[i] over len(x) with the matmul's float32 kernel
+// (AVX-512 in the GOEXPERIMENT=simd build), for other packages' hot loops.
+func DotF32(x, y []float32) float32 { return dotF32(x, y) }
+
+// AxpyF32 does y += a·x over len(y) with the matmul's float32 kernel.
+func AxpyF32(y []float32, a float32, x []float32) { axpyF32(y, a, x) }

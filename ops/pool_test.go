@@ -1,0 +1,37 @@
+package ops
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+// Every index is visited exactly once, chunks respect the alignment, and
+// worker ids stay in range, for pools of several sizes.
+func TestPoolFor(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		p := NewPool(threads)
+		for _, n := range []int{0, 1, 2, 7, 64, 1000, 4097} {
+			for _, align := range []int{1, 32, 256} {
+				hits := make([]atomic.Int32, n)
+				bad := atomic.Bool{}
+				p.ForWorker(n, align, func(w, lo, hi int) {
+					if w < 0 || w >= threads || lo%align != 0 || (hi%align != 0 && hi != n) || lo >= hi {
+						bad.Store(true)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				if bad.Load() {
+					t.Fatalf("threads %d n %d align %d: bad chunk or worker id", threads, n, align)
+				}
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("threads %d n %d align %d: index %d visited %d times", threads, n, align, i, h)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}

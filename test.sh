@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run). Fails on the first problem.
+# Fixtures are read from $LADDER_FIXTURES, else ../shared; with CI=true a
+# missing fixture fails its test instead of skipping it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+command -v go >/dev/null 2>&1 || { echo "test.sh: Go 1.26 is required on PATH" >&2; exit 1; }
+go mod download
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-formatted:"; echo "$unformatted"; exit 1; fi
+
+simd=""
+[ "$(go env GOARCH)" = amd64 ] && simd=simd
+
+echo "== go vet"
+GOEXPERIMENT=$simd go vet ./...
+go vet ./...
+
+echo "== tests (GOEXPERIMENT=$simd)"
+GOEXPERIMENT=$simd go test -count=1 -timeout 20m ./...
+
+# The pure-Go fallbacks of every SIMD kernel must pass too.
+echo "== tests of the pure-Go kernels (no simd experiment)"
+go test -count=1 -timeout 10m ./gguf/... ./ops/...
+
+echo "== short fuzz runs"
+for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' gguf/*_test.go | cut -d' ' -f2); do
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s ./gguf/
+done

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"ladder-engine/engine/synth"
+	"ladder-engine/gguf"
+	"ladder-engine/ops"
+)
+
+func runSynth(args []string) error { return synthCmd(os.Stdout, args) }
+
+func synthCmd(stdout io.Writer, args []string) error {
+	fs := newFlags("synth", "--arch llama|qwen2 --preset NAME [--type f32|f16|q8_0|q4_0|q4_K] [--seed N] [--vocab-from FILE.gguf] -o OUT.gguf")
+	arch := fs.String("arch", "llama", "architecture: "+strings.Join(synth.Arches(), ", "))
+	var presetHelp []string
+	for _, a := range synth.Arches() {
+		presetHelp = append(presetHelp, a+": "+strings.Join(synth.PresetNames(a), ", "))
+	}
+	preset := fs.String("preset", "tiny", "model shape ("+strings.Join(presetHelp, "; ")+")")
+	typeName := fs.String("type", "f32", "type of the weight matrices (f32, f16, bf16, q8_0, q4_0, q4_K, ...; norms stay f32)")
+	seed := fs.Uint64("seed", 1234, "random seed; the same seed gives the same file")
+	vocabFrom := fs.String("vocab-from", "", "copy the tokenizer from this GGUF file (its size replaces the preset's n_vocab)")
+	var out string
+	fs.StringVar(&out, "o", "", "output GGUF file")
+	fs.StringVar(&out, "output", "", "same as -o")
+	threads := fs.Int("t", 0, "threads (default: all CPUs); the output does not depend on it")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if out == "" {
+		return usagef("no output file: pass -o OUT.gguf")
+	}
+	if _, err := synth.LookupPreset(*arch, *preset); err != nil {
+		return usagef("%v", err)
+	}
+	t, err := gguf.ParseType(*typeName)
+	if err != nil {
+		return usagef("--type: %v", err)
+	}
+	if !gguf.CanQuantize(t) {
+		return usagef("--type %s: writing this type is not supported", t)
+	}
+	opt := synth.Options{Arch: *arch, Preset: *preset, Type: t, Seed: *seed, Threads: *threads}
+	if *vocabFrom != "" {
+		vf, err := gguf.Open(*vocabFrom)
+		if err != nil {
+			return fmt.Errorf("--vocab-from: %w", err)
+		}
+		defer vf.Close()
+		opt.Vocab = vf
+	}
+
+	start := time.Now()
+	w, err := synth.Build(opt)
+	if err != nil {
+		return err
+	}
+	var params, size int64
+	for _, ti := range w.Tensors() {
+		params += ti.NElements()
+		size += ti.Size
+	}
+	if err := w.WriteFile(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s %s, %s weights, %.1fM parameters, %s of tensors, seed %d, in %.1fs\n",
+		out, *arch, *preset, t, float64(params)/1e6, ops.FormatBytes(size), *seed, time.Since(start).Seconds())
+	return nil
+}
