@@ -54,9 +54,9 @@ func (ft FileType) String() string {
 	return fmt.Sprintf("unknown file type %d", uint32(ft))
 }
 
-// FileTypeFor returns the file type of a model whose weight matrices are all
-// of type t (norms and biases stay f32), as llama-quantize labels it; false
-// when llama.cpp has no such label.
+// FileTypeFor returns the file type whose main weight type is t, as
+// llama-quantize names them (the K-quants' "_M" mixes: Q4_K → Q4_K_M);
+// false when llama.cpp has no such file type.
 func FileTypeFor(t Type) (FileType, bool) {
 	switch t {
 	case TypeF32:
@@ -78,11 +78,11 @@ func FileTypeFor(t Type) (FileType, bool) {
 	case TypeQ2_K:
 		return FileTypeQ2_K, true
 	case TypeQ3_K:
-		return FileTypeQ3_K_S, true
+		return FileTypeQ3_K_M, true
 	case TypeQ4_K:
-		return FileTypeQ4_K_S, true
+		return FileTypeQ4_K_M, true
 	case TypeQ5_K:
-		return FileTypeQ5_K_S, true
+		return FileTypeQ5_K_M, true
 	case TypeQ6_K:
 		return FileTypeQ6_K, true
 	case TypeIQ4_NL:

@@ -185,6 +185,7 @@ func TestQuantizeMatchesLlamaQuantize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file+"/"+tc.typ.String(), func(t *testing.T) {
+			t.Parallel()
 			src, dst := synthSource(t, tc.file)
 			tensors, blocks, bad := 0, 0, 0
 			for i := range dst.Tensors {

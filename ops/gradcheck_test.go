@@ -72,16 +72,16 @@ func gcAnalytic(build func(tp *Tape) *Tensor, params []*Tensor) (grads [][]float
 }
 
 // gcNumeric returns the finite-difference gradient of Σ build(nil)⊙r with
-// respect to every value of p.
-func gcNumeric(build func(tp *Tape) *Tensor, p *Tensor, r []float32) []float64 {
+// respect to every value of p, with step h.
+func gcNumeric(build func(tp *Tape) *Tensor, p *Tensor, r []float32, h float32) []float64 {
 	loss := func() float64 { return gcProject(build(nil).Data, r) }
 	num := make([]float64, len(p.Data))
 	for i, v := range p.Data {
 		at := func(k float32) float64 {
-			p.Data[i] = v + k*gcStep
+			p.Data[i] = v + k*h
 			return loss()
 		}
-		num[i] = (-at(2) + 8*at(1) - 8*at(-1) + at(-2)) / (12 * gcStep)
+		num[i] = (-at(2) + 8*at(1) - 8*at(-1) + at(-2)) / (12 * float64(h))
 		p.Data[i] = v
 	}
 	return num
@@ -107,9 +107,21 @@ func gcCompare(name string, analytic []float32, numeric []float64, tol gcTol) []
 // differences. names label params in messages.
 func checkGrads(t *testing.T, build func(tp *Tape) *Tensor, params []*Tensor, names []string, tol gcTol) {
 	t.Helper()
+	checkGradsSteps(t, build, params, names, nil, tol)
+}
+
+// checkGradsSteps is checkGrads with a finite-difference step per
+// parameter (0: gcStep). A value that enters divided by a temperature T
+// (the ladder gate, α/T) needs a step of gcStep·T for the same accuracy.
+func checkGradsSteps(t *testing.T, build func(tp *Tape) *Tensor, params []*Tensor, names []string, steps []float32, tol gcTol) {
+	t.Helper()
 	grads, r := gcAnalytic(build, params)
 	for k, p := range params {
-		bad := gcCompare(names[k], grads[k], gcNumeric(build, p, r), tol)
+		h := float32(gcStep)
+		if k < len(steps) && steps[k] != 0 {
+			h = steps[k]
+		}
+		bad := gcCompare(names[k], grads[k], gcNumeric(build, p, r, h), tol)
 		for i, b := range bad {
 			if i == 5 {
 				t.Errorf("... %d more", len(bad)-5)
@@ -127,7 +139,7 @@ func TestGradCheckDetectsWrongGradient(t *testing.T) {
 	w := gcParam(2, 0.5, 6, 8)
 	build := func(tp *Tape) *Tensor { return tp.SiLU(tp.Linear(x, w)) }
 	grads, r := gcAnalytic(build, []*Tensor{x, w})
-	num := gcNumeric(build, w, r)
+	num := gcNumeric(build, w, r, gcStep)
 	if bad := gcCompare("w", grads[1], num, gcDefaultTol); len(bad) > 0 {
 		t.Fatalf("correct gradient rejected: %v", bad)
 	}

@@ -170,3 +170,41 @@ func (tp *Tape) LinearBF16(x *Tensor, w *BF16Weight) *Tensor {
 	}
 	return out
 }
+
+// LinearFrozenInput is Linear for a frozen input kept encoded — a
+// backbone hidden state stored as f16/bf16 (or f32) for the ladder's down
+// projections: x (n, c) as a Matrix, w (oc, c) trainable → (n, oc). The
+// tape keeps only x's encoded bytes; the f32 rows are decoded into scratch
+// for the forward and again for the weight gradient, so stored activations
+// cost x's encoding, not f32.
+func (tp *Tape) LinearFrozenInput(x *Matrix, w *Tensor) *Tensor {
+	n, c, oc := x.Rows, x.Cols, w.Rows()
+	if w.Cols() != c {
+		panic(fmt.Sprintf("ops.LinearFrozenInput: input %q (%d×%d), weight %v: want weight columns %d", x.Name, n, c, w, c))
+	}
+	out := tp.newTensor(n, oc)
+	p := tp.pool()
+	xf := decodeRows(p, x)
+	linearForward(p, out.Data, xf, w.Data, n, c, oc)
+	freeScratch(xf)
+	if tp.needsGrad(w) {
+		tp.record(out, func() {
+			xf := decodeRows(p, x)
+			linearBackward(p, nil, tp.grad(w), out.Grad, xf, nil, n, c, oc)
+			freeScratch(xf)
+		})
+	}
+	return out
+}
+
+// decodeRows returns all rows of m as f32 scratch (Rows, Cols); the caller
+// frees it with freeScratch.
+func decodeRows(p *Pool, m *Matrix) []float32 {
+	buf := scratch(m.Rows * m.Cols)
+	p.For(m.Rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			m.DequantizeRow(r, buf[r*m.Cols:(r+1)*m.Cols])
+		}
+	})
+	return buf
+}

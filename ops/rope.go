@@ -28,7 +28,8 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, base float32, n
 	half := headDim / 2
 	// ggml: theta_scale = powf(freq_base, -2.0f/n_dims), then θ *= theta_scale
 	// step by step in float, which we repeat for bit-compatible angles.
-	thetaScale := float32(math.Pow(float64(base), -2.0/float64(headDim)))
+	// The exponent is a float division in ggml too (-2.0f/n_dims).
+	thetaScale := float32(math.Pow(float64(base), float64(float32(-2)/float32(headDim))))
 	width := nHead * headDim
 	for r := 0; r < n; r++ {
 		row := x[r*width : r*width+width]

@@ -18,6 +18,10 @@ type Options struct {
 	// Vocab, when set, supplies the tokenizer: every tokenizer.* key is
 	// copied and its token count replaces the preset's n_vocab.
 	Vocab *gguf.File
+	// Pure gives every weight matrix Type (llama-quantize --pure). By
+	// default the matrices get llama-quantize's mix for the file type of
+	// Type (e.g. q4_0: output.weight q6_K; q4_K: the Q4_K_M mix).
+	Pure bool
 	// Name is general.name; default "synth-<arch>-<preset>".
 	Name string
 	// Threads generating rows in parallel; default GOMAXPROCS. The output
@@ -101,7 +105,9 @@ func Build(opt Options) (*gguf.Writer, error) {
 	w.SetUint32("general.quantization_version", 2) // GGML_QNT_VERSION
 	w.SetUint32("general.file_type", uint32(fileType))
 
-	for _, ts := range tensorSpecs(arch, p, opt.Type) {
+	qm := &quantMix{fileType: fileType, base: opt.Type, pure: opt.Pure,
+		nLayer: p.NLayer, nGQA: p.NHead / p.NHeadKV, hasOutput: !p.Tied}
+	for _, ts := range tensorSpecs(arch, p, qm) {
 		seed := mix(opt.Seed, fnv1a(ts.name))
 		if err := w.AddTensorFunc(ts.name, ts.typ, ts.ne, rowWriter(ts, seed, opt.Threads)); err != nil {
 			return nil, err
@@ -112,12 +118,12 @@ func Build(opt Options) (*gguf.Writer, error) {
 
 // tensorSpecs lists the tensors in the order llama.cpp's converters write
 // them, with llama.cpp's names.
-func tensorSpecs(arch string, p Preset, t gguf.Type) []tensorSpec {
+func tensorSpecs(arch string, p Preset, mix *quantMix) []tensorSpec {
 	nEmbd, nFF, nVocab := int64(p.NEmbd), int64(p.NFF), int64(p.NVocab)
 	qDim := int64(p.NHead * p.HeadDim())
 	kvDim := int64(p.NHeadKV * p.HeadDim())
 	matrix := func(name string, cols, rows int64) tensorSpec {
-		return tensorSpec{name: name, ne: []int64{cols, rows}, typ: weightType(t, cols)}
+		return tensorSpec{name: name, ne: []int64{cols, rows}, typ: mix.typeOf(name, cols)}
 	}
 	vector := func(name string, n int64, mean float64) tensorSpec {
 		return tensorSpec{name: name, ne: []int64{n}, typ: gguf.TypeF32, mean: mean}
@@ -153,34 +159,6 @@ func tensorSpecs(arch string, p Preset, t gguf.Type) []tensorSpec {
 			matrix(blk+"ffn_down.weight", nFF, nEmbd))
 	}
 	return specs
-}
-
-// weightType is the type a matrix with rows of ne0 elements gets: t, or
-// llama-quantize's fallback when ne0 is not a multiple of t's block size
-// (llama_tensor_get_type: Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, other K/IQ
-// types→IQ4_NL, and F16 when even that does not fit). A fallback we cannot
-// encode also becomes F16.
-func weightType(t gguf.Type, ne0 int64) gguf.Type {
-	if ne0%int64(t.BlockSize()) == 0 {
-		return t
-	}
-	var fb gguf.Type
-	switch t {
-	case gguf.TypeQ4_K:
-		fb = gguf.TypeQ5_0
-	case gguf.TypeQ5_K:
-		fb = gguf.TypeQ5_1
-	case gguf.TypeQ6_K:
-		fb = gguf.TypeQ8_0
-	case gguf.TypeQ2_K, gguf.TypeQ3_K, gguf.TypeIQ4_XS:
-		fb = gguf.TypeIQ4_NL
-	default:
-		return gguf.TypeF16
-	}
-	if ne0%int64(fb.BlockSize()) != 0 || !gguf.CanQuantize(fb) {
-		return gguf.TypeF16
-	}
-	return fb
 }
 
 // rowWriter returns the streaming callback of one tensor: rows are

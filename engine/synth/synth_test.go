@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -291,7 +292,7 @@ func TestSynthQuantizedMatchesF32(t *testing.T) {
 		maxRel float64
 	}{{gguf.TypeQ4_0, 0.10}, {gguf.TypeQ8_0, 0.006}, {gguf.TypeF16, 0.001}, {gguf.TypeQ4_K, 0.12}} {
 		t.Run(c.typ.String(), func(t *testing.T) {
-			q := writeSynth(t, Options{Arch: "llama", Preset: "tiny", Seed: 9, Type: c.typ})
+			q := writeSynth(t, Options{Arch: "llama", Preset: "tiny", Seed: 9, Type: c.typ, Pure: true})
 			ft, _ := q.GetUint32("general.file_type")
 			if want, _ := gguf.FileTypeFor(c.typ); ft != uint32(want) {
 				t.Errorf("general.file_type %d, want %d", ft, want)
@@ -331,23 +332,74 @@ func TestSynthQuantizedMatchesF32(t *testing.T) {
 	}
 }
 
-// TestSynthFallbackTypes: qwen2 tiny's rows (320, 864) are not multiples of
-// 256, so K-quants fall back as llama-quantize does (Q4_K→Q5_0, Q6_K→Q8_0).
-func TestSynthFallbackTypes(t *testing.T) {
-	for _, c := range []struct{ want, got gguf.Type }{
-		{gguf.TypeQ4_K, gguf.TypeQ5_0}, {gguf.TypeQ6_K, gguf.TypeQ8_0}, {gguf.TypeQ4_0, gguf.TypeQ4_0},
-	} {
-		if !gguf.CanQuantize(c.want) || !gguf.CanQuantize(c.got) {
-			t.Logf("skipping %s: no quantizer yet", c.want)
+// TestSynthMixMatchesLlamaQuantize: for every quantized fixture model
+// (made by llama-quantize from the same shapes), synth with the matching
+// --type gives every tensor the type llama-quantize chose (its mixes, e.g.
+// output.weight Q6_K, Q4_K_M's Q6_K layers, and the fallbacks for rows that
+// are not a multiple of 256 in qwen2) and the same general.file_type.
+func TestSynthMixMatchesLlamaQuantize(t *testing.T) {
+	b, err := os.ReadFile(fixtures.Path(t, "reference/models.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models map[string]struct {
+		FileType    *int64            `json:"general.file_type"`
+		TensorTypes map[string]string `json:"tensor_types"`
+	}
+	if err := json.Unmarshal(b, &models); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name, m := range models {
+		arch, ftName, ok := strings.Cut(strings.TrimPrefix(name, "synth-"), "-")
+		if !ok || !strings.HasPrefix(name, "synth-") {
 			continue
 		}
-		w, err := Build(Options{Arch: "qwen2", Preset: "tiny", Type: c.want})
+		typ, err := gguf.ParseType(strings.TrimSuffix(ftName, "_M"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !gguf.CanQuantize(typ) {
+			t.Logf("%s: no quantizer for %s yet", name, typ)
+			continue
+		}
+		w, err := Build(Options{Arch: arch, Preset: "tiny", Type: typ})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for _, ti := range w.Tensors() {
+			if want := m.TensorTypes[ti.Name]; !strings.EqualFold(ti.Type.String(), want) {
+				t.Errorf("%s: %s is %s, llama-quantize made %s", name, ti.Name, ti.Type, want)
+			}
+		}
+		if ft, _ := gguf.FileTypeFor(typ); m.FileType == nil || int64(ft) != *m.FileType {
+			t.Errorf("%s: file type %d, reference %v", name, ft, m.FileType)
+		}
+		n++
+	}
+	if n < 15 {
+		t.Errorf("compared only %d models", n)
+	}
+}
+
+// TestSynthPure: --pure gives every matrix the requested type, except the
+// fallback for rows that are not a multiple of the block size.
+func TestSynthPure(t *testing.T) {
+	for _, c := range []struct {
+		arch      string
+		want, got gguf.Type
+	}{
+		{"llama", gguf.TypeQ4_K, gguf.TypeQ4_K}, {"llama", gguf.TypeQ4_0, gguf.TypeQ4_0},
+		{"qwen2", gguf.TypeQ4_K, gguf.TypeQ5_0}, {"qwen2", gguf.TypeQ6_K, gguf.TypeQ8_0},
+	} {
+		w, err := Build(Options{Arch: c.arch, Preset: "tiny", Type: c.want, Pure: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, ti := range w.Tensors() {
 			if len(ti.Ne) == 2 && ti.Type != c.got {
-				t.Errorf("--type %s: %s is %s, want %s", c.want, ti.Name, ti.Type, c.got)
+				t.Errorf("%s --type %s --pure: %s is %s, want %s", c.arch, c.want, ti.Name, ti.Type, c.got)
 			}
 		}
 	}
@@ -390,6 +442,70 @@ func TestSynthErrors(t *testing.T) {
 	} {
 		if _, err := Build(c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.opt, err, c.want)
+		}
+	}
+}
+
+// TestSynthBenchShapes: the 160m and 1b presets, with llama.cpp's SPM
+// vocabulary, give exactly the parameter counts and per-type tensor counts
+// of the files llama-bench was run on (reference/llama-bench.json), and
+// tensor data that fills those files up to their header. Nothing is
+// generated: Build only lays the file out, so it must allocate next to
+// nothing for a billion-parameter model.
+func TestSynthBenchShapes(t *testing.T) {
+	b, err := os.ReadFile(fixtures.Path(t, "reference/llama-bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bench struct {
+		Shapes map[string]struct {
+			NParams int64 `json:"n_params"`
+		} `json:"shapes"`
+		Models map[string]struct {
+			FileBytes int64          `json:"file_bytes"`
+			Histogram map[string]int `json:"tensor_type_histogram"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(b, &bench); err != nil {
+		t.Fatal(err)
+	}
+	vocab, err := gguf.Open(fixtures.Path(t, "vocab/ggml-vocab-llama-spm.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vocab.Close()
+	for name, m := range bench.Models {
+		shape, typName, _ := strings.Cut(name, "-")
+		typ, err := gguf.ParseType(strings.TrimSuffix(typName, "_M"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		before := ms.TotalAlloc
+		w, err := Build(Options{Arch: "llama", Preset: strings.TrimPrefix(shape, "p"), Type: typ, Vocab: vocab})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&ms)
+		if alloc := ms.TotalAlloc - before; alloc > 64<<20 {
+			t.Errorf("%s: Build allocated %d MiB", name, alloc>>20)
+		}
+		var params, data int64
+		hist := map[string]int{}
+		for _, ti := range w.Tensors() {
+			params += ti.NElements()
+			data = int64(ti.Offset) + ti.Size
+			hist[strings.ToUpper(ti.Type.String())]++
+		}
+		if want := bench.Shapes[shape].NParams; params != want {
+			t.Errorf("%s: %d parameters, llama-bench's file has %d", name, params, want)
+		}
+		if fmt.Sprint(hist) != fmt.Sprint(m.Histogram) {
+			t.Errorf("%s: tensor types %v, llama-bench's file %v", name, hist, m.Histogram)
+		}
+		if header := m.FileBytes - data; header < 0 || header > 2<<20 {
+			t.Errorf("%s: tensor data %d bytes, llama-bench's file %d bytes", name, data, m.FileBytes)
 		}
 	}
 }

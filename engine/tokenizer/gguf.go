@@ -59,7 +59,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 		}
 	}
 	cfg.IDs = map[string]uint32{}
-	for _, k := range SpecialIDKeys() {
+	for _, k := range specialIDKeys() {
 		if !f.Has(k) {
 			continue
 		}
@@ -74,7 +74,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 		cfg.IDs[k] = v
 	}
 	cfg.Flags = map[string]bool{}
-	for _, k := range FlagKeys {
+	for _, k := range flagKeys {
 		if !f.Has(k) {
 			continue
 		}

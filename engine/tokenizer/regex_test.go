@@ -73,8 +73,11 @@ func TestRegexSplit(t *testing.T) {
 		// negated classes with escapes; consecutive unmatched characters
 		// form one gap word.
 		{`[^\s\]]+`, "a] b", []string{"a", "] ", "b"}},
-		// deepseek's non-ASCII ranges, matched by codepoint.
+		// deepseek's non-ASCII ranges, matched by codepoint (U+1F7D and the
+		// Kelvin sign end ranges; their NFC forms U+03CE and K are outside
+		// or elsewhere).
 		{patCJK, "ab日本語cd", []string{"ab", "日本語", "cd"}},
+		{patDeepseekLLMLetters, "1 ab\u1f7d\u212a\u1fd3 2", []string{"1", " ab\u1f7d\u212a\u1fd3", " 2"}},
 	}
 	for _, c := range cases {
 		got := splitWords(t, mustSteps(t, c.pattern), c.text)

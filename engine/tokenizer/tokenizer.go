@@ -72,7 +72,6 @@ type Config struct {
 // Tokenizer is a loaded vocabulary.
 type Tokenizer struct {
 	kind   Kind
-	pre    *preType
 	steps  []splitStep // BPE pre-tokenizer passes
 	tokens []string
 	scores []float32
@@ -118,8 +117,8 @@ var specialKeys = []struct {
 	{"tokenizer.ggml.middle_token_id", func(t *Tokenizer) *int32 { return &t.fimMid }},
 }
 
-// SpecialIDKeys lists the metadata keys Config.IDs may hold.
-func SpecialIDKeys() []string {
+// specialIDKeys lists the metadata keys Config.IDs may hold.
+func specialIDKeys() []string {
 	keys := make([]string, 0, len(specialKeys)+2)
 	for _, s := range specialKeys {
 		keys = append(keys, s.key)
@@ -128,8 +127,8 @@ func SpecialIDKeys() []string {
 	return append(keys, "tokenizer.ggml.seperator_token_id", "tokenizer.ggml.mask_token_id")
 }
 
-// FlagKeys lists the metadata keys Config.Flags may hold.
-var FlagKeys = []string{
+// flagKeys lists the metadata keys Config.Flags may hold.
+var flagKeys = []string{
 	"tokenizer.ggml.add_bos_token",
 	"tokenizer.ggml.add_eos_token",
 	"tokenizer.ggml.add_space_prefix",
@@ -169,7 +168,6 @@ func New(cfg Config) (*Tokenizer, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.pre = pre
 		if t.steps, err = compileSplitSteps(pre.regexes); err != nil {
 			return nil, err
 		}
@@ -182,9 +180,10 @@ func New(cfg Config) (*Tokenizer, error) {
 			// llama.cpp splits at the first space after the first byte; a
 			// merge without one becomes ("", ""). The first rank wins.
 			var k mergeKey
-			if sp := strings.IndexByte(m[min(1, len(m)):], ' '); sp >= 0 && len(m) > 0 {
-				sp += min(1, len(m))
-				k = mergeKey{m[:sp], m[sp+1:]}
+			if len(m) > 1 {
+				if sp := strings.IndexByte(m[1:], ' '); sp >= 0 {
+					k = mergeKey{m[:sp+1], m[sp+2:]}
+				}
 			}
 			if _, dup := t.ranks[k]; !dup {
 				t.ranks[k] = int32(i)
@@ -233,12 +232,10 @@ func New(cfg Config) (*Tokenizer, error) {
 	if v, ok := cfg.Flags["tokenizer.ggml.add_eos_token"]; ok {
 		t.addEOS = v
 	}
-	if t.addBOS && t.bos < 0 {
-		return nil, fmt.Errorf("tokenizer: add_bos_token is true but the vocabulary has no BOS token")
-	}
-	if t.addEOS && t.eos < 0 {
-		return nil, fmt.Errorf("tokenizer: add_eos_token is true but the vocabulary has no EOS token")
-	}
+	// add_bos/add_eos without the token: llama.cpp asserts when tokenizing;
+	// we add nothing instead (AddBOS/AddEOS report false).
+	t.addBOS = t.addBOS && t.bos >= 0
+	t.addEOS = t.addEOS && t.eos >= 0
 	t.detectSpecials()
 	t.buildSpecialCache(cfg.Pre, strings.ToLower(cfg.Name))
 

@@ -253,3 +253,65 @@ func TestTokenPieceOutOfRange(t *testing.T) {
 		t.Errorf("pieces: %q %q", tok.TokenPiece(1), tok.TokenPiece(13))
 	}
 }
+
+// TestDetokenize checks llama_detokenize's extras: BOS/EOS removal, control
+// tokens hidden unless unparseSpecial, and clean_up_tokenization_spaces on
+// the vocabularies that ask for it (gpt-2 yes, qwen2 no).
+func TestDetokenize(t *testing.T) {
+	spm := loadFixture(t, "models/stories260K/stories260K.gguf")
+	ids := spm.Encode("Hello</s>", true, true)
+	// llama.cpp keeps the prefix space when it drops a leading BOS, and
+	// hides the control token </s> (add_eos is false, so it is not "removed").
+	if got := spm.Detokenize(ids, true, false); got != " Hello" {
+		t.Errorf("SPM remove special: %q", got)
+	}
+	if got := spm.Detokenize(ids, false, true); got != "<s> Hello</s>" {
+		t.Errorf("SPM keep special: %q", got)
+	}
+	if got := spm.Detokenize(ids[1:], false, false); got != "Hello" {
+		t.Errorf("SPM without BOS: %q", got)
+	}
+
+	const text = "Hello , world ! It ' s ok . I 'm here 've 'll"
+	gpt2 := loadFixture(t, "vocab/ggml-vocab-gpt-2.gguf")
+	if got := gpt2.Detokenize(gpt2.Encode(text, false, false), false, false); got != "Hello, world! It's ok. I'm here've 'll" {
+		t.Errorf("gpt-2 clean spaces: %q", got)
+	}
+	qwen := loadFixture(t, "models/synth/synth-qwen2-F32.gguf")
+	if got := qwen.Detokenize(qwen.Encode(text, false, false), false, false); got != text {
+		t.Errorf("qwen2 (no cleaning): %q", got)
+	}
+}
+
+// TestConcurrentEncode checks that one Tokenizer serves many goroutines
+// (run with -race).
+func TestConcurrentEncode(t *testing.T) {
+	for _, m := range []string{"models/stories260K/stories260K.gguf", "models/synth/synth-qwen2-F32.gguf"} {
+		tok := loadFixture(t, m)
+		want := make([][]int32, len(roundTripTexts))
+		for i, s := range roundTripTexts {
+			want[i] = tok.Encode(s, true, true)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan string, 8)
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 0; r < 20; r++ {
+					for i, s := range roundTripTexts {
+						if got := tok.Encode(s, true, true); !idsEqual(got, want[i]) {
+							errs <- s
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for s := range errs {
+			t.Errorf("%s: concurrent Encode(%q) differs", m, s)
+		}
+	}
+}

@@ -114,3 +114,27 @@ func TestPPLStories260K(t *testing.T) {
 	}
 	t.Logf("%v", r)
 }
+
+// BenchmarkClassifySST2 times label-word classification of the whole SST-2
+// dev set (872 sentences) on stories260K at its training context.
+func BenchmarkClassifySST2(b *testing.B) {
+	m, err := engine.Load(fixtures.Path(b, "models/stories260K/stories260K.gguf"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	set, err := Load(Options{Task: TaskClassify, Data: fixtures.Path(b, "data/sst2/dev.tsv")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lm := NewEngineLM(m, 0)
+	defer lm.Free()
+	var r *Result
+	for b.Loop() {
+		if r, err = set.Run(lm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(r.TokensPerSec(), "tokens/s")
+	b.ReportMetric(float64(r.N)/r.Seconds, "sentences/s")
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,14 +16,15 @@ import (
 func runSynth(args []string) error { return synthCmd(os.Stdout, args) }
 
 func synthCmd(stdout io.Writer, args []string) error {
-	fs := newFlags("synth", "--arch llama|qwen2 --preset NAME [--type f32|f16|q8_0|q4_0|q4_K] [--seed N] [--vocab-from FILE.gguf] -o OUT.gguf")
+	fs := newFlags("synth", "--arch llama|qwen2 --preset NAME [--type f32|f16|q8_0|q4_0|q4_K] [--pure] [--seed N] [--vocab-from FILE.gguf] -o OUT.gguf")
 	arch := fs.String("arch", "llama", "architecture: "+strings.Join(synth.Arches(), ", "))
 	var presetHelp []string
 	for _, a := range synth.Arches() {
 		presetHelp = append(presetHelp, a+": "+strings.Join(synth.PresetNames(a), ", "))
 	}
 	preset := fs.String("preset", "tiny", "model shape ("+strings.Join(presetHelp, "; ")+")")
-	typeName := fs.String("type", "f32", "type of the weight matrices (f32, f16, bf16, q8_0, q4_0, q4_K, ...; norms stay f32)")
+	typeName := fs.String("type", "f32", "main type of the weight matrices (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, ...; q4_K_M = q4_K); norms and biases stay f32")
+	pure := fs.Bool("pure", false, "give every matrix --type (llama-quantize --pure) instead of llama-quantize's mix (e.g. q4_0 keeps output.weight q6_K)")
 	seed := fs.Uint64("seed", 1234, "random seed; the same seed gives the same file")
 	vocabFrom := fs.String("vocab-from", "", "copy the tokenizer from this GGUF file (its size replaces the preset's n_vocab)")
 	var out string
@@ -42,14 +44,21 @@ func synthCmd(stdout io.Writer, args []string) error {
 	if _, err := synth.LookupPreset(*arch, *preset); err != nil {
 		return usagef("%v", err)
 	}
+	// llama-quantize's names for the K-quant mixes we make ("Q4_K_M") are
+	// accepted for their main type.
 	t, err := gguf.ParseType(*typeName)
+	if err != nil {
+		if t2, err2 := gguf.ParseType(strings.TrimSuffix(strings.ToLower(*typeName), "_m")); err2 == nil && t2.BlockSize() == gguf.QK_K {
+			t, err = t2, nil
+		}
+	}
 	if err != nil {
 		return usagef("--type: %v", err)
 	}
 	if !gguf.CanQuantize(t) {
 		return usagef("--type %s: writing this type is not supported", t)
 	}
-	opt := synth.Options{Arch: *arch, Preset: *preset, Type: t, Seed: *seed, Threads: *threads}
+	opt := synth.Options{Arch: *arch, Preset: *preset, Type: t, Pure: *pure, Seed: *seed, Threads: *threads}
 	if *vocabFrom != "" {
 		vf, err := gguf.Open(*vocabFrom)
 		if err != nil {
@@ -65,14 +74,22 @@ func synthCmd(stdout io.Writer, args []string) error {
 		return err
 	}
 	var params, size int64
+	types := map[gguf.Type]int{}
 	for _, ti := range w.Tensors() {
 		params += ti.NElements()
 		size += ti.Size
+		types[ti.Type]++
 	}
+	var mix []string
+	for ty, n := range types {
+		mix = append(mix, fmt.Sprintf("%s×%d", ty, n))
+	}
+	sort.Strings(mix)
 	if err := w.WriteFile(out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %s %s, %s weights, %.1fM parameters, %s of tensors, seed %d, in %.1fs\n",
-		out, *arch, *preset, t, float64(params)/1e6, ops.FormatBytes(size), *seed, time.Since(start).Seconds())
+	ft, _ := gguf.FileTypeFor(t)
+	fmt.Fprintf(stdout, "wrote %s: %s %s, %s (%s), %.1fM parameters, %s of tensors, seed %d, in %.1fs\n",
+		out, *arch, *preset, ft, strings.Join(mix, ", "), float64(params)/1e6, ops.FormatBytes(size), *seed, time.Since(start).Seconds())
 	return nil
 }

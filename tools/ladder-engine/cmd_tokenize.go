@@ -21,7 +21,8 @@ text of special tokens becomes those tokens (--no-parse-special: plain text),
 and escapes such as \n, \t, \\ and \xNN in the text are processed first
 (--no-escape: taken literally). Prints one "id -> 'piece'" line per token,
 or the ids as [1, 2, 3] (--ids) or as a JSON array (--json).
-llama.cpp's tokenizer suites are run with --no-bos --no-parse-special.`
+To reproduce llama.cpp's tokenizer suites use --no-bos --no-parse-special
+--no-escape.`
 
 func runTokenize(args []string) error {
 	return tokenizeCmd(args, os.Stdin, os.Stdout)
