@@ -28,5 +28,5 @@ go test -count=1 -timeout 10m ./gguf/... ./ops/...
 
 echo "== short fuzz runs"
 for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' gguf/*_test.go | cut -d' ' -f2); do
-  go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s ./gguf/
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=5s ./gguf/
 done

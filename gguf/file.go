@@ -307,12 +307,16 @@ func parse(r io.ReaderAt, size int64, path string) (*File, error) {
 		return nil, d.fail(nTensorsAt, "%d tensors cannot fit in the %d bytes left", int64(nTensors), d.left())
 	}
 
-	f.kvIndex = make(map[string]int, nKV)
+	f.kvIndex = make(map[string]int, min(nKV, 1024)) // the counts are only capped by the file size
+	alignAt := int64(0)
 	for i := 0; i < int(nKV); i++ {
 		at := d.off
 		kv, err := d.readKV(i)
 		if err != nil {
 			return nil, err
+		}
+		if kv.Key == "general.alignment" {
+			alignAt = at
 		}
 		if j, dup := f.kvIndex[kv.Key]; dup {
 			return nil, d.fail(at, "duplicate key (pairs %d and %d)", j, i)
@@ -324,17 +328,17 @@ func parse(r io.ReaderAt, size int64, path string) (*File, error) {
 	if kv, ok := f.Lookup("general.alignment"); ok {
 		a, isU32 := kv.Value.(uint32)
 		if !isU32 {
-			return nil, &FormatError{Path: path, Offset: nKVAt + 8, Where: `key "general.alignment"`,
+			return nil, &FormatError{Path: path, Offset: alignAt, Where: `key "general.alignment"`,
 				Msg: fmt.Sprintf("must be u32, is %s", typeName(kv.Value))}
 		}
 		if a == 0 || a&(a-1) != 0 {
-			return nil, &FormatError{Path: path, Offset: nKVAt + 8, Where: `key "general.alignment"`,
+			return nil, &FormatError{Path: path, Offset: alignAt, Where: `key "general.alignment"`,
 				Msg: fmt.Sprintf("alignment %d is not a power of 2", a)}
 		}
 		f.Alignment = uint64(a)
 	}
 
-	f.tensorIndex = make(map[string]int, nTensors)
+	f.tensorIndex = make(map[string]int, min(nTensors, 1024))
 	var offsetAt []int64 // where each tensor's offset field sits, for errors
 	for i := 0; i < int(nTensors); i++ {
 		at := d.off

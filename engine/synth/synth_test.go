@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -507,5 +508,23 @@ func TestSynthBenchShapes(t *testing.T) {
 		if header := m.FileBytes - data; header < 0 || header > 2<<20 {
 			t.Errorf("%s: tensor data %d bytes, llama-bench's file %d bytes", name, data, m.FileBytes)
 		}
+	}
+}
+
+// BenchmarkSynthWrite measures generation + encoding throughput of the
+// 160m preset's first layers (q4_0), in weights per second.
+func BenchmarkSynthWrite(b *testing.B) {
+	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ4_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			p, _ := LookupPreset("llama", "160m")
+			ts := tensorSpec{name: "blk.0.ffn_up.weight", ne: []int64{int64(p.NEmbd), int64(p.NFF)}, typ: typ}
+			write := rowWriter(ts, 1, 0)
+			for b.Loop() {
+				if err := write(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(p.NEmbd*p.NFF)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mweights/s")
+		})
 	}
 }

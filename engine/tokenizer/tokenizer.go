@@ -90,6 +90,10 @@ type Tokenizer struct {
 	eog                          map[int32]bool
 	specials                     []int32 // control/user-defined/unknown ids, longest text first
 	byteIDs                      [256]int32
+	// spmJoins holds every string of 1-4 bytes that some token has right
+	// before a "▁"; a "▁" preceded by anything else starts an independent
+	// SPM segment (see spmSegments).
+	spmJoins map[string]bool
 }
 
 type mergeKey struct{ left, right string }
@@ -241,6 +245,18 @@ func New(cfg Config) (*Tokenizer, error) {
 
 	for b := 0; b < 256; b++ {
 		t.byteIDs[b] = t.findByteToken(byte(b))
+	}
+	if t.kind == KindSPM {
+		t.spmJoins = map[string]bool{}
+		for _, w := range t.tokens {
+			for k := 1; k < len(w); k++ {
+				if strings.HasPrefix(w[k:], "\u2581") {
+					for l := 1; l <= 4 && l <= k; l++ {
+						t.spmJoins[w[k-l:k]] = true
+					}
+				}
+			}
+		}
 	}
 	t.pieces = make([]string, n)
 	for i := range t.pieces {

@@ -315,3 +315,27 @@ func TestConcurrentEncode(t *testing.T) {
 		}
 	}
 }
+
+// TestSPMSegmentsExact checks that cutting SPM text into independent
+// segments (spmSegmentEnd) gives exactly llama.cpp's whole-text merge.
+func TestSPMSegmentsExact(t *testing.T) {
+	var texts []string
+	for _, rel := range []string{"data/text/tinyshakespeare.txt", "data/text/tinystories_sample.txt"} {
+		b, err := os.ReadFile(fixtures.Path(t, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, string(b[:min(len(b), 60000)]))
+	}
+	texts = append(texts, roundTripTexts...)
+	texts = append(texts, "a\u2581b \u2581\u2581c\xff d\xe2\x96 \u2581", "  x  ", "\u2581")
+	for _, m := range []string{"models/stories260K/stories260K.gguf", "vocab/ggml-vocab-llama-spm.gguf"} {
+		tok := loadFixture(t, m)
+		for _, s := range texts {
+			want := tok.spmEncode(new(encodeState), strings.ReplaceAll(" "+s, " ", "\u2581"), nil)
+			if got := tok.Encode(s, false, false); !idsEqual(got, want) {
+				t.Errorf("%s: segmented SPM differs on %.40q (%d vs %d tokens)", m, s, len(got), len(want))
+			}
+		}
+	}
+}

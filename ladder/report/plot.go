@@ -137,6 +137,22 @@ func PlotLoss(path string, runs []Run, opt PlotOptions) error {
 	if drawn == 0 {
 		return errors.New("report: the runs hold no train or validation loss to plot")
 	}
+	// A little room past the data, so the last validation point (drawn at
+	// the final step) is not cut in half by the frame.
+	pad := func(a *plot.Axis, log bool) {
+		if log {
+			f := math.Pow(a.Max/a.Min, 0.03)
+			a.Min, a.Max = a.Min/f, a.Max*f
+			return
+		}
+		d := 0.03 * (a.Max - a.Min)
+		if d == 0 {
+			d = 0.5
+		}
+		a.Min, a.Max = a.Min-d, a.Max+d
+	}
+	pad(&p.X, false)
+	pad(&p.Y, opt.LogY)
 	w, h := opt.Width, opt.Height
 	if w <= 0 {
 		w = 8

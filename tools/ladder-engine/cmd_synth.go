@@ -24,7 +24,7 @@ func synthCmd(stdout io.Writer, args []string) error {
 	}
 	preset := fs.String("preset", "tiny", "model shape ("+strings.Join(presetHelp, "; ")+")")
 	typeName := fs.String("type", "f32", "main type of the weight matrices (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, ...; q4_K_M = q4_K); norms and biases stay f32")
-	pure := fs.Bool("pure", false, "give every matrix --type (llama-quantize --pure) instead of llama-quantize's mix (e.g. q4_0 keeps output.weight q6_K)")
+	pure := fs.Bool("pure", false, "give every weight matrix exactly --type, like llama-quantize --pure (default: llama-quantize's mix for that type, e.g. output.weight q6_K with q4_0)")
 	seed := fs.Uint64("seed", 1234, "random seed; the same seed gives the same file")
 	vocabFrom := fs.String("vocab-from", "", "copy the tokenizer from this GGUF file (its size replaces the preset's n_vocab)")
 	var out string
