@@ -26,7 +26,12 @@ GOEXPERIMENT=$simd go test -count=1 -timeout 20m ./...
 echo "== tests of the pure-Go kernels (no simd experiment)"
 go test -count=1 -timeout 10m ./gguf/... ./ops/...
 
-echo "== short fuzz runs"
-for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' gguf/*_test.go | cut -d' ' -f2); do
-  go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=5s ./gguf/
+echo "== short fuzz runs of every parser"
+# Each target runs briefly on top of its seed corpus; longer runs:
+#   go test ./PKG -run '^$' -fuzz NAME -fuzztime 5m -fuzzminimizetime 5s
+for dir in $(grep -l '^func Fuzz' $(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | cut -d' ' -f2); do
+    echo "fuzz $dir $target"
+    GOEXPERIMENT=$simd go test -run='^$' -fuzz="^${target}\$" -fuzztime=5s -fuzzminimizetime=3s "./$dir/"
+  done
 done
