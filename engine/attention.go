@@ -3,58 +3,68 @@ package engine
 import (
 	"math"
 
-	"ladder-engine/gguf"
 	"ladder-engine/ops"
 )
 
 // attention is causal multi-head attention for inference over the KV
-// cache, split over the pool by (token, head) pairs so that decoding one
-// token also uses every worker.
+// cache: out (n, nHead*hd) for queries q (n, nHead*hd) at positions
+// pos0..pos0+n-1, keys and values of positions 0..pos0+n-1 from kv.
 //
-// With round16 it is computed the way llama.cpp's CPU graph does with its
-// default f16 KV cache (no flash attention): q is rounded to f16 for the
-// K·q dot (ggml converts src1 to F16's vec_dot_type), the softmax runs in
-// f32 with a double sum, and the probabilities are rounded to f16 before the
-// V product. Matching these roundings brings our final hidden states from
-// ~2e-4 to ~4e-5 of llama.cpp's on F32 models, and fewer 8-bit activation
-// roundings downstream fall the other way on quantized ones.
+// Work is split over the pool by (block of GemmMR queries, head). For each, the
+// scores q·Kᵀ come from the matmul's register-blocked kernel against the
+// cache's K panels (32 positions at a time), then a softmax per query row
+// (causal: keys up to its own position), then probs·V from the same kernel
+// against the V panels (32 dims at a time). GQA: head h reads kv head
+// h/(nHead/nHeadKV).
 //
-// q (n, nHead*hd) at positions pos0.., already rounded when round16;
-// k, v (nKV, nHeadKV*hd); out (n, nHead*hd); probs is per-worker scratch of
-// at least nKV values each (worker w uses probs[w*stride:]).
-func (m *Model) attention(out, q, k, v []float32, n, nKV, pos0 int, probs []float32, stride int, round16 bool) {
-	nHead, nHeadKV, hd := m.NHead, m.NHeadKV, m.HeadDim
-	qw, kvw := nHead*hd, nHeadKV*hd
-	group := nHead / nHeadKV
+// With kv.RoundF16 this computes what llama.cpp's CPU graph does with its
+// default f16 cache (no flash attention): q rounded to f16 (done by the
+// caller) for the K·q dot, softmax in f32 with a double sum, probabilities
+// rounded to f16 before the V product. Matching these roundings brings our
+// final hidden states from ~2e-4 to ~4e-5 of llama.cpp's on F32 models, and
+// fewer 8-bit activation roundings downstream fall the other way on
+// quantized ones.
+//
+// probs is scratch of Threads × GemmMR × stride values (stride >= nKV
+// rounded up to 32).
+func (m *Model) attention(out, q []float32, kv *KVCache, l, n, pos0 int, probs []float32, stride int) {
+	nHead, hd := m.NHead, m.HeadDim
+	qw := nHead * hd
+	group := nHead / m.NHeadKV
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	m.Pool.ForWorker(n*nHead, 1, func(w, lo, hi int) {
-		p := probs[w*stride : w*stride+nKV]
-		for ih := lo; ih < hi; ih++ {
-			i, h := ih/nHead, ih%nHead
+	nQB := (n + ops.GemmMR - 1) / ops.GemmMR
+	round16 := kv.RoundF16
+	m.Pool.ForWorker(nQB*nHead, 1, func(w, lo, hi int) {
+		p := probs[w*ops.GemmMR*stride : (w+1)*ops.GemmMR*stride]
+		var ctile [ops.GemmMR * ops.GemmNR]float32
+		for it := lo; it < hi; it++ {
+			ib, h := it/nHead, it%nHead
 			hkv := h / group
-			last := min(pos0+i, nKV-1) // causal: keys 0..pos0+i
-			qi := q[i*qw+h*hd : i*qw+h*hd+hd]
-			maxv := float32(math.Inf(-1))
-			for j := 0; j <= last; j++ {
-				s := ops.DotF32(qi, k[j*kvw+hkv*hd:j*kvw+hkv*hd+hd]) * scale
-				p[j] = s
-				maxv = max(maxv, s)
-			}
-			var sum float64
-			for j := 0; j <= last; j++ {
-				e := float32(math.Exp(float64(p[j] - maxv)))
-				p[j] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			o := out[i*qw+h*hd : i*qw+h*hd+hd]
-			clear(o)
-			for j := 0; j <= last; j++ {
-				pj := p[j] * inv
-				if round16 {
-					pj = gguf.F16ToF32(gguf.F32ToF16(pj))
+			i0 := ib * ops.GemmMR
+			mr := min(ops.GemmMR, n-i0)
+			lastMax := pos0 + i0 + mr - 1 // the block's last row sees keys 0..lastMax
+			nb := lastMax/32 + 1
+			qrows := q[i0*qw+h*hd:]
+			for b := 0; b < nb; b++ {
+				ops.GemmKernel(kv.kPanel(l, hkv, b), qrows, qw, hd, mr, &ctile)
+				for i := 0; i < mr; i++ {
+					copy(p[i*stride+32*b:i*stride+32*b+32], ctile[i*32:i*32+32])
 				}
-				ops.AxpyF32(o, pj, v[j*kvw+hkv*hd:j*kvw+hkv*hd+hd])
+			}
+			for i := 0; i < mr; i++ {
+				last := pos0 + i0 + i
+				row := p[i*stride : i*stride+nb*32]
+				softmaxRow(row[:last+1], scale, round16)
+				clear(row[last+1:])
+			}
+			depth := lastMax + 1
+			for c := 0; c*32 < hd; c++ {
+				ops.GemmKernel(kv.vPanel(l, hkv, c, depth), p, stride, depth, mr, &ctile)
+				width := min(32, hd-32*c)
+				for i := 0; i < mr; i++ {
+					o := out[(i0+i)*qw+h*hd+32*c:]
+					copy(o[:width], ctile[i*32:i*32+width])
+				}
 			}
 		}
 	})

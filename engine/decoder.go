@@ -81,3 +81,11 @@ func (d *ModelDecoder) Free() {
 	ops.Free(ops.Scratch, d.hidden)
 	d.hidden = nil
 }
+
+// Embed runs tokens as a new sequence and writes their final hidden states
+// (after output_norm, what the LM head reads) into out (n, NEmbd): what
+// `embedding` prints, as llama-embedding with --pooling none.
+func (d *ModelDecoder) Embed(tokens []int32, out []float32) error {
+	d.Reset()
+	return d.M.Forward(tokens, d.KV, out, nil)
+}

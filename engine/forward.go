@@ -82,12 +82,10 @@ func (m *Model) block(l int, x []float32, n int, kv *KVCache, pos0 int, s *scrat
 	})
 	kv.store(l, k, v, n)
 	if kv.RoundF16 { // llama.cpp's K·q dot sees q in f16 (see attention)
-		roundF16(q)
+		p.For(n, func(lo, hi int) { roundF16(q[lo*qDim : hi*qDim]) })
 	}
-	nKV := pos0 + n
-	kc, vc := kv.layer(l, nKV)
 	attn := s.attn[:n*qDim]
-	m.attention(attn, q, kc, vc, n, nKV, pos0, s.probs, kv.NCtx, kv.RoundF16)
+	m.attention(attn, q, kv, l, n, pos0, s.probs, kv.ctxPad)
 	proj := s.proj[:n*nEmbd]
 	ops.MatMul(p, proj, attn, n, ly.Wo)
 	addBias(proj, ly.Bo, n)
@@ -99,9 +97,7 @@ func (m *Model) block(l int, x []float32, n int, kv *KVCache, pos0 int, s *scrat
 	m.rmsNorm(cur, x, ly.FFNNorm, n, nEmbd)
 	ops.MatMul(p, gate, cur, n, ly.WGate)
 	ops.MatMul(p, up, cur, n, ly.WUp)
-	p.For(n, func(lo, hi int) {
-		ops.SwiGLUForward(gate[lo*nFF:hi*nFF], gate[lo*nFF:hi*nFF], up[lo*nFF:hi*nFF], (hi-lo)*nFF)
-	})
+	p.For(n, func(lo, hi int) { siluMul(gate[lo*nFF:hi*nFF], up[lo*nFF:hi*nFF]) })
 	ops.MatMul(p, proj, gate, n, ly.WDown)
 	m.add(x, proj)
 }
@@ -178,7 +174,7 @@ func (m *Model) ensureScratch(n, nCtx int) *scratch {
 		s.gate, s.up = a(m.NFF), a(m.NFF)
 		s.pos = make([]int32, n)
 	}
-	if need := m.Pool.Threads() * nCtx; need > s.probsLen {
+	if need := m.Pool.Threads() * ops.GemmMR * roundUp(nCtx, 32); need > s.probsLen {
 		ops.Free(ops.Scratch, s.probs)
 		s.probs = ops.Alloc(ops.Scratch, need)
 		s.probsLen = need

@@ -3,23 +3,30 @@ package engine
 import (
 	"fmt"
 
-	"ladder-engine/gguf"
 	"ladder-engine/ops"
 )
 
 // KVCache holds the keys and values of every layer for the tokens of one
-// sequence so far. Storage is float32 (what ops.AttentionForward reads), but
-// values are rounded to float16 precision on the way in, as llama.cpp's
-// default f16 cache stores them, so our attention sees the same numbers
-// (about 2e-4 relative difference otherwise). Set RoundF16 = false for a
-// pure f32 cache.
+// sequence so far, laid out for the attention kernels (attention.go):
+//
+//	K: (nHeadKV, nCtx/32, headDim, 32)  32 positions side by side per dim,
+//	   a ready panel for scores = q · Kᵀ
+//	V: (nHeadKV, headDim/32, nCtx, 32)  32 dims side by side per position,
+//	   a ready panel for out = probs · V
+//
+// (nCtx and headDim rounded up to 32, the padding zero.) Storage is float32,
+// but by default values are rounded to float16 precision on the way in, as
+// llama.cpp's default f16 cache stores them; set RoundF16 = false for an
+// exact f32 cache.
 type KVCache struct {
 	NCtx     int
 	RoundF16 bool
-	kvDim    int
-	n        int         // tokens stored
-	k, v     [][]float32 // per layer: (NCtx, kvDim)
-	buf      []float32   // the one allocation behind k and v (ops.KVCache)
+
+	nHeadKV, hd   int
+	ctxPad, hdPad int // NCtx and hd rounded up to 32
+	n             int // tokens stored
+	k, v          [][]float32
+	buf           []float32 // the one allocation behind k and v (ops.KVCache)
 }
 
 // NewKVCache allocates a cache for nCtx tokens (nCtx <= 0: the training
@@ -28,16 +35,20 @@ func (m *Model) NewKVCache(nCtx int) *KVCache {
 	if nCtx <= 0 {
 		nCtx = m.NCtxTrain
 	}
-	kvDim := m.KVDim()
-	kv := &KVCache{NCtx: nCtx, RoundF16: true, kvDim: kvDim}
-	kv.buf = ops.Alloc(ops.KVCache, 2*m.NLayer*nCtx*kvDim)
-	per := nCtx * kvDim
+	kv := &KVCache{NCtx: nCtx, RoundF16: true, nHeadKV: m.NHeadKV, hd: m.HeadDim,
+		ctxPad: roundUp(nCtx, 32), hdPad: roundUp(m.HeadDim, 32)}
+	kSize := kv.nHeadKV * kv.ctxPad * kv.hd
+	vSize := kv.nHeadKV * kv.hdPad * kv.ctxPad
+	kv.buf = ops.Alloc(ops.KVCache, m.NLayer*(kSize+vSize))
 	for l := 0; l < m.NLayer; l++ {
-		kv.k = append(kv.k, kv.buf[(2*l)*per:(2*l+1)*per])
-		kv.v = append(kv.v, kv.buf[(2*l+1)*per:(2*l+2)*per])
+		base := l * (kSize + vSize)
+		kv.k = append(kv.k, kv.buf[base:base+kSize])
+		kv.v = append(kv.v, kv.buf[base+kSize:base+kSize+vSize])
 	}
 	return kv
 }
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // Len is the number of tokens in the cache; the next token goes at this position.
 func (kv *KVCache) Len() int { return kv.n }
@@ -72,26 +83,41 @@ func (kv *KVCache) checkRoom(n int) error {
 	return nil
 }
 
-// store writes the keys and values of n new tokens of layer l at positions Len()...
+// store writes the keys and values (n, nHeadKV*hd) of n new tokens of
+// layer l at positions Len()..; k and v are rounded in place first when
+// RoundF16.
 func (kv *KVCache) store(l int, k, v []float32, n int) {
-	off, cnt := kv.n*kv.kvDim, n*kv.kvDim
-	dk, dv := kv.k[l][off:off+cnt], kv.v[l][off:off+cnt]
-	copy(dk, k[:cnt])
-	copy(dv, v[:cnt])
+	hd, kvDim := kv.hd, kv.nHeadKV*kv.hd
 	if kv.RoundF16 {
-		roundF16(dk)
-		roundF16(dv)
+		roundF16(k[:n*kvDim])
+		roundF16(v[:n*kvDim])
+	}
+	K, V := kv.k[l], kv.v[l]
+	for t := 0; t < n; t++ {
+		pos := kv.n + t
+		blk, lane := pos/32, pos%32
+		for h := 0; h < kv.nHeadKV; h++ {
+			kr := k[t*kvDim+h*hd : t*kvDim+h*hd+hd]
+			kb := K[(h*kv.ctxPad/32+blk)*hd*32:]
+			for d, x := range kr {
+				kb[d*32+lane] = x
+			}
+			vr := v[t*kvDim+h*hd : t*kvDim+h*hd+hd]
+			for d, x := range vr {
+				V[((h*kv.hdPad/32+d/32)*kv.ctxPad+pos)*32+d%32] = x
+			}
+		}
 	}
 }
 
-// layer returns the keys and values of positions 0..nKV-1 of layer l.
-func (kv *KVCache) layer(l, nKV int) (k, v []float32) {
-	return kv.k[l][:nKV*kv.kvDim], kv.v[l][:nKV*kv.kvDim]
+// kPanel is keys of positions [32b, 32b+32) of kv head h, layer l: (hd, 32).
+func (kv *KVCache) kPanel(l, h, b int) []float32 {
+	off := (h*kv.ctxPad/32 + b) * kv.hd * 32
+	return kv.k[l][off : off+kv.hd*32]
 }
 
-// roundF16 rounds values to the nearest float16 (ggml's f32→f16 conversion).
-func roundF16(x []float32) {
-	for i, v := range x {
-		x[i] = gguf.F16ToF32(gguf.F32ToF16(v))
-	}
+// vPanel is dims [32c, 32c+32) of kv head h, layer l, positions [0, nKV): (nKV, 32).
+func (kv *KVCache) vPanel(l, h, c, nKV int) []float32 {
+	off := (h*kv.hdPad/32 + c) * kv.ctxPad * 32
+	return kv.v[l][off : off+nKV*32]
 }

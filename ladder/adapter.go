@@ -55,8 +55,8 @@ const (
 
 // Fingerprint identifies the base model an adapter belongs to.
 type Fingerprint struct {
-	Name                                        string // general.name of the base ("" if none)
-	Arch                                        string
+	Name                                       string // general.name of the base ("" if none)
+	Arch                                       string
 	NEmbd, NLayer, NVocab, NHead, NHeadKV, NFF int
 	// TensorHash is the hex SHA-256 of the base's tensor table: every
 	// tensor's name and shape, sorted by name. Types are left out, so the

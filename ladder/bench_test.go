@@ -19,7 +19,7 @@ func builtinSetup(b testing.TB, ctx int) (*engine.Model, []data.Example, []data.
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	train, val := BuiltinTask(3000)
+	train, val := BuiltinTask(3000, 300)
 	enc := data.Encoder{Encode: m.Tok.Encode, BOS: m.Tok.BOS(), EOS: m.Tok.EOS(), AddBOS: m.Tok.AddBOS()}
 	f, err := data.NewFormatter(enc, data.Options{Context: ctx})
 	if err != nil {

@@ -5,8 +5,9 @@ import (
 )
 
 // The side network's forward pass, written once for training (a recording
-// tape) and inference (a no-grad tape plus per-block KV caches), as
-// DESIGN.md asks of the decoder block.
+// tape; the trainer recomputes block by block, see sideForwardBackward) and
+// inference (a no-grad tape plus per-block KV caches), as DESIGN.md asks of
+// the decoder block.
 
 // blockCache holds one side block's keys and values for incremental
 // decoding: (nCtx, KVDim) each, rows 0..n-1 filled.
@@ -15,29 +16,42 @@ type blockCache struct {
 	n    int
 }
 
-// forward runs the side network on a batch of nSeq sequences of equal
-// length (rows = nSeq·n). start (rows, d_s) is Down_0 of the start input;
-// ladder[i] (rows, d_s) is Down_i of backbone layer LayerMap[i]'s output, nil
-// for free blocks; base (rows, d) is output_norm of the backbone's last
-// layer (unused by the side head). pos holds each row's position. With
-// caches (inference, nSeq = 1) each block appends its keys and values to its
-// cache and attends over all of them. It returns the side stream after the
-// last block (rows, d_s).
-func (s *Side) forward(tp *ops.Tape, start *ops.Tensor, ladder []*ops.Tensor, pos []int32, nSeq int, caches []blockCache) *ops.Tensor {
+// forwardNoGrad runs the side network on a tape that does not record
+// (evaluation, inference) over a batch of nSeq sequences of equal length
+// (rows = nSeq·n). start (rows, d_s) is Down_0 of the start input;
+// ladder[i] (rows, d_s) is Down_i of backbone layer LayerMap[i]'s output,
+// nil for free blocks; pos holds each row's position. With caches
+// (inference, nSeq = 1) each block appends its keys and values to its cache
+// and attends over all of them. After each block its output is copied into
+// ping or pong (rows·d_s values each, alternating) and the tape is reset, so
+// only one block's intermediates exist at a time. It returns a view of the
+// last block's output (rows, d_s); tp is empty afterwards.
+func (s *Side) forwardNoGrad(tp *ops.Tape, start *ops.Tensor, ladder []*ops.Tensor, pos []int32, nSeq int, caches []blockCache, ping, pong []float32) *ops.Tensor {
 	h := start
+	rows, ds := start.Rows(), s.H.NEmbd
 	for i := range s.Blocks {
-		b := &s.Blocks[i]
-		if b.Gate != nil {
-			// LST: h_s = μ_i ⊙ h_s + (1-μ_i) ⊙ Down_i(h_b), μ_i = sigmoid(α_i/T)
-			h = tp.GatedMix(b.Gate, h, ladder[i], s.H.GateTemp)
-		}
 		var c *blockCache
 		if caches != nil {
 			c = &caches[i]
 		}
-		h = s.blockForward(tp, b, h, pos, nSeq, c)
+		out := s.segmentForward(tp, i, h, ladder[i], pos, nSeq, c)
+		copy(ping[:rows*ds], out.Data)
+		tp.Reset()
+		h = ops.NewTensor(ping[:rows*ds], rows, ds)
+		ping, pong = pong, ping
 	}
 	return h
+}
+
+// segmentForward is side block i with the ladder mixed in before it: the
+// unit the trainer recomputes in its backward (activation checkpointing).
+func (s *Side) segmentForward(tp *ops.Tape, i int, h, ladder *ops.Tensor, pos []int32, nSeq int, c *blockCache) *ops.Tensor {
+	b := &s.Blocks[i]
+	if b.Gate != nil {
+		// LST: h_s = μ_i ⊙ h_s + (1-μ_i) ⊙ Down_i(h_b), μ_i = sigmoid(α_i/T)
+		h = tp.GatedMix(b.Gate, h, ladder, s.H.GateTemp)
+	}
+	return s.blockForward(tp, b, h, pos, nSeq, c)
 }
 
 // blockForward is one pre-norm llama block on the side stream h (rows, d_s):

@@ -23,10 +23,10 @@ func BuiltinModel(path string) error {
 	return synth.Write(path, synth.Options{Arch: "llama", Preset: "tiny", Type: gguf.TypeF32, Seed: 1234, Name: "builtin-tiny"})
 }
 
-// BuiltinTask returns the toy-grammar text: train and validation parts of
-// about n and n/10 sentences.
-func BuiltinTask(n int) (train, val string) {
-	return grammarText(n, 1), grammarText(max(1, n/10), 2)
+// BuiltinTask returns the toy-grammar text: nTrain training sentences and
+// nVal validation sentences (another seed).
+func BuiltinTask(nTrain, nVal int) (train, val string) {
+	return grammarText(nTrain, 1), grammarText(nVal, 2)
 }
 
 var (

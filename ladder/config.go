@@ -52,13 +52,13 @@ func DefaultConfig() Config {
 // Hparams is the side network's shape, everything needed to rebuild it from
 // an adapter file (stored under ladder.*).
 type Hparams struct {
-	Method   string
-	NEmbd    int // d_s
-	NFF      int
-	NHead    int
-	NHeadKV  int
-	HeadDim  int
-	NBlock   int
+	Method    string
+	NEmbd     int // d_s
+	NFF       int
+	NHead     int
+	NHeadKV   int
+	HeadDim   int
+	NBlock    int
 	Reduction int
 	// LayerMap[i] is the backbone layer whose output side block i mixes in,
 	// or -1 for a "free" block (xLadder's top δ blocks) that takes none.

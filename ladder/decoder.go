@@ -37,19 +37,23 @@ func project(p *ops.Pool, y, x []float32, n int, w *ops.Tensor) {
 // token or in batches. It implements engine.Decoder (generate, perplexity)
 // and Truncate (eval's prefix reuse).
 type Decoder struct {
-	M *engine.Model
-	S *Side
+	M      *engine.Model
+	S      *Side
 	KV     *engine.KVCache
 	caches []blockCache
 	cache  []float32 // the side caches' one allocation (ops.KVCache)
 	projs  []projection
 	tape   *ops.Tape // no-grad: counts and releases each call's buffers
 
-	rows   int       // tokens the buffers below hold
-	base   []float32 // (rows, d) output_norm of the backbone
-	emb    []float32 // (rows, d) token embeddings (start from embeddings)
-	ys     [][]float32
-	pos    []int32
+	ownSide bool // Free releases S too (OpenDecoder)
+
+	rows int       // tokens the buffers below hold
+	base []float32 // (rows, d) output_norm of the backbone
+	emb  []float32 // (rows, d) token embeddings (start from embeddings)
+	ys   [][]float32
+	ping []float32 // (rows, d_s) block outputs, alternating
+	pong []float32
+	pos  []int32
 }
 
 // NewDecoder makes a decoder over m and the adapter s with room for nCtx
@@ -89,8 +93,25 @@ func (d *Decoder) Truncate(n int) {
 	}
 }
 
-// Free releases the caches and buffers.
+// OpenDecoder loads the adapter file at path for m (checking that it was
+// trained on m) and returns a decoder over both; Free releases the adapter
+// too.
+func OpenDecoder(m *engine.Model, path string, nCtx int) (*Decoder, error) {
+	s, err := LoadAdapter(path, m)
+	if err != nil {
+		return nil, err
+	}
+	d := NewDecoder(m, s, nCtx)
+	d.ownSide = true
+	return d, nil
+}
+
+// Free releases the caches and buffers (and the adapter, from OpenDecoder).
 func (d *Decoder) Free() {
+	if d.ownSide {
+		d.S.Free()
+		d.ownSide = false
+	}
 	d.KV.Free()
 	ops.Free(ops.KVCache, d.cache)
 	d.cache, d.caches = nil, nil
@@ -104,16 +125,19 @@ func (d *Decoder) grow(n int) {
 	}
 	ops.Free(ops.Scratch, d.base)
 	ops.Free(ops.Scratch, d.emb)
+	ops.Free(ops.Scratch, d.ping)
+	ops.Free(ops.Scratch, d.pong)
 	for i := range d.ys {
 		ops.Free(ops.Scratch, d.ys[i])
 		d.ys[i] = nil
 	}
-	d.base, d.emb, d.pos, d.rows = nil, nil, nil, n
+	d.base, d.emb, d.ping, d.pong, d.pos, d.rows = nil, nil, nil, nil, nil, n
 	if n == 0 {
 		return
 	}
 	dm, ds := d.M.NEmbd, d.S.H.NEmbd
 	d.base = ops.Alloc(ops.Scratch, n*dm)
+	d.ping, d.pong = ops.Alloc(ops.Scratch, n*ds), ops.Alloc(ops.Scratch, n*ds)
 	if d.S.H.StartLayer < 0 {
 		d.emb = ops.Alloc(ops.Scratch, n*dm)
 	}
@@ -193,7 +217,7 @@ func (d *Decoder) hidden(tokens []int32, all bool) ([]float32, int, error) {
 		ladder[p.out] = ops.NewTensor(d.ys[i+1][:n*ds], n, ds)
 	}
 	start := ops.NewTensor(d.ys[0][:n*ds], n, ds)
-	hs := s.forward(d.tape, start, ladder, d.pos[:n], 1, d.caches)
+	hs := s.forwardNoGrad(d.tape, start, ladder, d.pos[:n], 1, d.caches, d.ping, d.pong)
 	base := ops.NewTensor(d.base[:n*dm], n, dm)
 	rows := n
 	if !all {

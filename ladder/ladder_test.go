@@ -199,11 +199,13 @@ func TestDecoderIncrementalAndTrainerAgree(t *testing.T) {
 				}
 				i += n
 			}
-			// Same math, different batch split: float rounding only
-			// (the backbone's own batched-vs-single difference is of the
-			// same order).
-			if maxDiff > 2e-3 {
-				t.Errorf("incremental vs batched logits differ by %g", maxDiff)
+			// Same math, different batch split: float rounding only. The
+			// backbone alone differs by as much (SIMD matmul kernels sum a
+			// row in another order when they tile several rows), so the
+			// bound is relative to the base model's own difference.
+			baseDiff := incrementalDiff(t, m.NewDecoder(64), toks)
+			if maxDiff > max(1e-4, 4*baseDiff) {
+				t.Errorf("incremental vs batched logits differ by %g (base model alone: %g)", maxDiff, baseDiff)
 			}
 
 			// The trainer's loss on this sequence = mean NLL from the decoder.
@@ -228,7 +230,7 @@ func TestDecoderIncrementalAndTrainerAgree(t *testing.T) {
 			if math.Abs(loss-nll) > 1e-4*nll {
 				t.Errorf("trainer loss %.6f, decoder NLL %.6f", loss, nll)
 			}
-			t.Logf("incremental max |Δlogit| %.2g; trainer loss %.6f vs decoder %.6f", maxDiff, loss, nll)
+			t.Logf("incremental max |Δlogit| %.2g (base %.2g); trainer loss %.6f vs decoder %.6f", maxDiff, baseDiff, loss, nll)
 		})
 	}
 }
@@ -300,4 +302,27 @@ func TestAdapterFile(t *testing.T) {
 	if _, err := LoadAdapter(fixtures.Path(t, storiesPath), m); err == nil || !strings.Contains(err.Error(), "not an adapter") {
 		t.Errorf("loading a model as an adapter: %v", err)
 	}
+}
+
+// incrementalDiff is the largest logit difference between decoding toks
+// one at a time and all at once on the base model.
+func incrementalDiff(t *testing.T, d *engine.ModelDecoder, toks []int32) float64 {
+	defer d.Free()
+	nv := d.NVocab()
+	all := make([]float32, len(toks)*nv)
+	if err := d.Decode(toks, true, all); err != nil {
+		t.Fatal(err)
+	}
+	d.Reset()
+	one := make([]float32, nv)
+	var diff float64
+	for i, tok := range toks {
+		if err := d.Decode([]int32{tok}, false, one); err != nil {
+			t.Fatal(err)
+		}
+		for j := range one {
+			diff = max(diff, math.Abs(float64(one[j]-all[i*nv+j])))
+		}
+	}
+	return diff
 }

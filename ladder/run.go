@@ -93,7 +93,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 	startStep := tr.Step()
 	var winLoss float64
 	var winTargets, winTokens int
-	winStart := time.Now()
+	var winTime time.Duration // training time of the window (validation excluded)
 	skips := 0
 
 	save := func() error {
@@ -132,7 +132,9 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			sum.Interrupted = true
 			break
 		}
+		t0 := time.Now()
 		r, err := tr.TrainStep()
+		winTime += time.Since(t0)
 		if err != nil {
 			return sum, err
 		}
@@ -164,9 +166,8 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 				return sum, err
 			}
 		}
-		if step%logEvery == 0 || evalNow || step == startStep+1 {
-			el := time.Since(winStart).Seconds()
-			tps := float64(winTokens) / max(el, 1e-9)
+		if step%logEvery == 0 || evalNow || step == startStep+1 || ctx.Err() != nil {
+			tps := float64(winTokens) / max(winTime.Seconds(), 1e-9)
 			rec.TokensPerSec = tps
 			sum.TrainLoss = winLoss / float64(max(winTargets, 1))
 			done := step - startStep
@@ -181,7 +182,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			line += fmt.Sprintf("  lr %.2e  %.0f tok/s  %s  ETA %s  mem %s  rss %s", r.LR, tps,
 				round(time.Since(start)), round(eta), ops.FormatBytes(ops.DefaultMeter.PeakTotal()), ops.FormatBytes(PeakRSS()))
 			fmt.Fprintln(log, line)
-			winLoss, winTargets, winTokens, winStart = 0, 0, 0, time.Now()
+			winLoss, winTargets, winTokens, winTime = 0, 0, 0, 0
 		}
 		if err := mw.Write(rec); err != nil {
 			return sum, err
@@ -199,6 +200,11 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 	}
 	if err := save(); err != nil {
 		return sum, err
+	}
+	if !o.NoPlot && tr.Step() > startStep {
+		if err := report.WriteLossPlot(o.Dir); err != nil {
+			fmt.Fprintf(log, "warning: loss plot: %v\n", err)
+		}
 	}
 	sum.Steps = tr.Step()
 	sum.Seconds = time.Since(start).Seconds()

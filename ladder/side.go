@@ -49,7 +49,7 @@ type param struct {
 // width, d_s the side width, f the side FFN width, q = heads×head size,
 // k = KV heads×head size).
 const (
-	nameIn       = "side_in.weight"           // [d, d_s] Down_0
+	nameIn       = "side_in.weight"            // [d, d_s] Down_0
 	nameDown     = "blk.%d.ladder_down.weight" // [d, d_s] Down_i
 	nameGate     = "blk.%d.ladder_gate.alpha"  // [1] or [d_s] α_i
 	nameAttnNorm = "blk.%d.attn_norm.weight"   // [d_s]

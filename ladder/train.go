@@ -69,7 +69,11 @@ type microBuffers struct {
 	y    [][]float32    // per projection: (rows, d_s) Down_i·x (ops.Activations)
 	dy   [][]float32    // their gradients
 	dyT  []float32      // (d_s, rows) scratch for the projections' backward
-	emb  []float32      // (tile, d) embeddings re-gathered for Down_0's backward
+	hin  [][]float32    // per side block: its input (rows, d_s), kept for the recomputation
+	hout []float32      // (rows, d_s) the last block's output
+	dh   []float32      // (rows, d_s) gradients of the side stream between blocks
+	dhin []float32
+	emb  []float32 // (tile, d) embeddings re-gathered for Down_0's backward
 	pos  []int32
 }
 
@@ -314,33 +318,22 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 	}
 
-	tp := tr.tape
-	if !train {
-		tp = ops.NewNoGradTape(m.Pool)
-	}
-	ys := make([]*ops.Tensor, len(tr.projs))
-	for i := range tr.projs {
-		if train {
-			clear(mb.dy[i][:rows*ds])
-			ys[i] = ops.ParamFrom(mb.y[i][:rows*ds], mb.dy[i][:rows*ds], rows, ds)
-		} else {
-			ys[i] = ops.NewTensor(mb.y[i][:rows*ds], rows, ds)
-		}
-	}
 	ladder := make([]*ops.Tensor, len(s.Blocks))
-	for i, p := range tr.projs[1:] {
-		ladder[p.out] = ys[i+1]
-	}
-	hs := s.forward(tp, ys[0], ladder, mb.pos[:rows], b.B, nil)
-	z := s.headForward(tp, hs, ops.NewTensor(mb.base[:rows*d], rows, d))
-	lossT := tp.LMHeadCrossEntropy(z, m.Output, b.Targets)
-	loss := float64(lossT.Data[0])
 	if !train {
+		tp := ops.NewNoGradTape(m.Pool)
+		for i, p := range tr.projs {
+			y := ops.NewTensor(mb.y[i][:rows*ds], rows, ds)
+			if p.out >= 0 {
+				ladder[p.out] = y
+			}
+		}
+		hs := s.forwardNoGrad(tp, ops.NewTensor(mb.y[0][:rows*ds], rows, ds), ladder, mb.pos[:rows], b.B, nil, mb.hout, mb.dh)
+		z := s.headForward(tp, hs, ops.NewTensor(mb.base[:rows*d], rows, d))
+		loss := float64(tp.LMHeadCrossEntropy(z, m.Output, b.Targets).Data[0])
 		tp.Reset()
 		return loss, nil
 	}
-	tp.BackwardFrom(lossT, []float32{float32(b.NTargets)})
-
+	loss := tr.sideForwardBackward(b, rows)
 	// The ladders' weights: dDown_i += dY_iᵀ·X_i from the kept inputs
 	// (Down_0 of the embeddings re-gathers them, tile by tile).
 	for i, p := range tr.projs {
@@ -356,6 +349,84 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 	}
 	return loss, nil
+}
+
+// sideForwardBackward trains the side network on the ladders of a batch
+// (mb.y) with activation checkpointing at block granularity: a forward
+// without tape keeps only each block's input (rows, d_s); the head and loss
+// run on the tape; then, from the top block down, each block (with the
+// ladder mixed in before it) is recomputed on the tape and back-propagated
+// from the gradient of its output. The recomputation repeats the same
+// kernels on the same values, so the gradients are those of a plain
+// backward, while the tape holds one block's activations (its attention
+// probabilities above all) instead of all of them. It returns the loss and
+// leaves dLoss/dy in mb.dy, scaled by the batch's target count.
+func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
+	m, s, mb := tr.M, tr.S, &tr.mb
+	d, ds := m.NEmbd, s.H.NEmbd
+	pos := mb.pos[:rows]
+	ladderY := make([]int, len(s.Blocks)) // projection feeding each block, -1 none
+	for i := range ladderY {
+		ladderY[i] = -1
+	}
+	for i, p := range tr.projs {
+		if p.out >= 0 {
+			ladderY[p.out] = i
+		}
+		clear(mb.dy[i][:rows*ds])
+	}
+	view := func(buf []float32) *ops.Tensor { return ops.NewTensor(buf[:rows*ds], rows, ds) }
+	leaf := func(buf, grad []float32) *ops.Tensor {
+		return ops.ParamFrom(buf[:rows*ds], grad[:rows*ds], rows, ds)
+	}
+	ladder := func(i int, train bool) *ops.Tensor {
+		p := ladderY[i]
+		switch {
+		case p < 0:
+			return nil
+		case train:
+			return leaf(mb.y[p], mb.dy[p])
+		}
+		return view(mb.y[p])
+	}
+
+	// Forward without tape, keeping each block's input.
+	ng := ops.NewNoGradTape(m.Pool)
+	h := view(mb.y[0])
+	for i := range s.Blocks {
+		if i > 0 {
+			copy(mb.hin[i][:rows*ds], h.Data)
+			ng.Reset()
+			h = view(mb.hin[i])
+		}
+		h = s.segmentForward(ng, i, h, ladder(i, false), pos, b.B, nil)
+	}
+	copy(mb.hout[:rows*ds], h.Data)
+	ng.Reset()
+
+	// Head and loss on the tape: dLoss/dh_out into mb.dh.
+	tp := tr.tape
+	clear(mb.dh[:rows*ds])
+	z := s.headForward(tp, leaf(mb.hout, mb.dh), ops.NewTensor(mb.base[:rows*d], rows, d))
+	lossT := tp.LMHeadCrossEntropy(z, m.Output, b.Targets)
+	loss := float64(lossT.Data[0])
+	tp.BackwardFrom(lossT, []float32{float32(b.NTargets)})
+
+	// Blocks from the top: recompute, then back-propagate dh_out → dh_in.
+	dOut, dIn := mb.dh, mb.dhin
+	for i := len(s.Blocks) - 1; i >= 0; i-- {
+		var in *ops.Tensor
+		if i == 0 {
+			in = leaf(mb.y[0], mb.dy[0]) // block 0's input is Down_0's output
+		} else {
+			clear(dIn[:rows*ds])
+			in = leaf(mb.hin[i], dIn)
+		}
+		out := s.segmentForward(tp, i, in, ladder(i, true), pos, b.B, nil)
+		tp.BackwardFrom(out, dOut[:rows*ds])
+		dOut, dIn = dIn, dOut
+	}
+	return loss
 }
 
 // growBuffers sizes the micro-batch buffers for rows = B·T (0: release).
@@ -377,6 +448,9 @@ func (tr *Trainer) growBuffers(rows, T int) {
 	}
 	ops.Free(ops.Scratch, mb.dyT)
 	ops.Free(ops.Scratch, mb.emb)
+	for _, buf := range append(mb.hin, mb.hout, mb.dh, mb.dhin) {
+		ops.Free(ops.Activations, buf)
+	}
 	*mb = microBuffers{rows: rows}
 	if rows == 0 {
 		return
@@ -394,6 +468,13 @@ func (tr *Trainer) growBuffers(rows, T int) {
 		mb.dy[i] = ops.Alloc(ops.Activations, rows*ds)
 	}
 	mb.dyT = ops.Alloc(ops.Scratch, rows*ds)
+	mb.hin = make([][]float32, len(tr.S.Blocks))
+	for i := 1; i < len(mb.hin); i++ {
+		mb.hin[i] = ops.Alloc(ops.Activations, rows*ds)
+	}
+	mb.hout = ops.Alloc(ops.Activations, rows*ds)
+	mb.dh = ops.Alloc(ops.Activations, rows*ds)
+	mb.dhin = ops.Alloc(ops.Activations, rows*ds)
 	// One sequence's embeddings (forward) or one tile (Down_0's backward).
 	mb.emb = ops.Alloc(ops.Scratch, max(T, embTile)*d)
 	mb.pos = make([]int32, rows)

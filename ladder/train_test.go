@@ -9,6 +9,7 @@ import (
 
 	"ladder-engine/engine"
 	"ladder-engine/gguf"
+	"ladder-engine/internal/fixtures"
 	"ladder-engine/ladder/data"
 )
 
@@ -199,4 +200,54 @@ func TestResumeExact(t *testing.T) {
 	t.Logf("losses %v; val %.4f", full, sum.ValLoss)
 }
 
-var _ = engine.Load
+// --init prune copies backbone weights: the ladders start as selections of
+// d_s residual dimensions, the norms keep the backbone's weights there, and
+// a training step on it is finite. Covers GQA (stories260K) and NEOX RoPE
+// with one KV head (synth qwen2).
+func TestPruneInit(t *testing.T) {
+	for _, path := range []string{storiesPath, "models/synth/synth-qwen2-Q8_0.gguf"} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			m, err := engine.Load(fixtures.Path(t, path), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			cfg := DefaultConfig()
+			cfg.Init, cfg.Reduction = "prune", 4
+			toks := tokens(m, storyText)
+			exs := windows(toks, 24)
+			tr, err := NewTrainer(m, cfg, DefaultTrainOptions(), exs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Free()
+			s := tr.S
+			d, ds := m.NEmbd, s.H.NEmbd
+			var H []int
+			for k := 0; k < ds; k++ {
+				for j := 0; j < d; j++ {
+					if v := s.In.Data[k*d+j]; v == 1 {
+						H = append(H, j)
+					} else if v != 0 {
+						t.Fatalf("side_in[%d,%d] = %g: not a selection", k, j, v)
+					}
+				}
+			}
+			if len(H) != ds {
+				t.Fatalf("side_in selects %d dimensions, want %d", len(H), ds)
+			}
+			for k, j := range H {
+				if s.Blocks[0].AttnNorm.Data[k] != m.Layers[s.Blocks[0].Layer].AttnNorm[j] {
+					t.Fatalf("attn_norm[%d] is not the backbone's at %d", k, j)
+				}
+			}
+			r, err := tr.TrainStep()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) || math.IsNaN(r.GradNorm) {
+				t.Fatalf("step on a pruned init: loss %v, gradient norm %v", r.Loss, r.GradNorm)
+			}
+		})
+	}
+}

@@ -9,11 +9,14 @@ import (
 // MatMul computes out = in · Wᵀ for a frozen weight in any encoding.
 // in is (n, Cols), out is (n, Rows).
 //
-// As llama.cpp's ggml_compute_forward_mul_mat: every activation row is
-// encoded once into the dot kernel's activation type (Q8_0, Q8_K, F16, ...),
-// then weight rows × activation rows are dotted, the weight rows split over
-// the pool. Weight rows go in tiles small enough to stay in L1 while every
-// activation row passes over them, so each weight byte leaves memory once.
+// As llama.cpp's ggml_compute_forward_mul_mat, every activation row is
+// first encoded into the weight's dot-kernel activation type (Q8_0, Q8_K,
+// F16, ...), so the numbers match llama.cpp's. Small batches (decoding)
+// then dot weight rows with activation rows directly (ops.DotKernel), the
+// weight rows split over the pool in tiles that stay in L1 while every
+// activation row passes, so each weight byte leaves memory once. Batches of
+// gemmMinRows rows or more go through the packed, register-blocked kernel
+// of matmul_gemm.go.
 func MatMul(p *Pool, out, in []float32, n int, w *Matrix) {
 	if n == 0 {
 		return
@@ -25,24 +28,21 @@ func MatMul(p *Pool, out, in []float32, n int, w *Matrix) {
 		matmulF32(p, out, in, n, w)
 		return
 	}
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	if n >= gemmMinRows {
+		matmulGEMM(p, out, in, n, w)
+		return
+	}
 	k := w.kernel
 	actBytes, err := gguf.RowSize(k.ActType, w.Cols)
 	if err != nil {
 		panic(fmt.Sprintf("ops.MatMul %q: %v", w.Name, err))
 	}
-	p.mmu.Lock()
-	defer p.mmu.Unlock()
 	act := p.actScratch(n * actBytes)
 	cols, rows := w.Cols, w.Rows
-	quantize := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			k.Quantize(in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes])
-		}
-	}
-	if n == 1 {
-		quantize(0, 1)
-	} else {
-		p.For(n, quantize)
+	for i := 0; i < n; i++ {
+		k.Quantize(in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes])
 	}
 	tile := weightTileRows(w.rowBytes)
 	dot := k.Dot
@@ -70,6 +70,12 @@ func weightTileRows(rowBytes int) int {
 // Four weight rows share each load of the activation row.
 func matmulF32(p *Pool, out, in []float32, n int, w *Matrix) {
 	cols, rows := w.Cols, w.Rows
+	if n >= gemmMinRows {
+		p.mmu.Lock()
+		defer p.mmu.Unlock()
+		matmulGEMM(p, out, in, n, w)
+		return
+	}
 	tile := weightTileRows(4*cols) &^ 3
 	tile = max(tile, 4)
 	p.ForWorker(rows, tile, func(_, lo, hi int) {
@@ -95,14 +101,22 @@ func matmulF32(p *Pool, out, in []float32, n int, w *Matrix) {
 // MatMulBackwardInput accumulates the gradient of MatMul's input for a
 // frozen weight: dIn (n, Cols) += dOut (n, Rows) · W. Used for the frozen LM
 // head and for frozen weights under LoRA. Weight rows are dequantized block
-// by block on the fly into per-worker scratch; the columns are split over the
-// pool (at block boundaries), so workers never write the same dIn values.
+// by block on the fly (no dequantized copy of W); the columns of dIn are
+// split over the pool at block boundaries, so workers never write the same
+// values. Batches of gemmMinRows rows or more run the batched matmul's
+// packed kernel with W's rows as the depth.
 func MatMulBackwardInput(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 	if n == 0 {
 		return
 	}
 	if len(dIn) < n*w.Cols || len(dOut) < n*w.Rows {
 		panic(fmt.Sprintf("ops.MatMulBackwardInput %q: dIn %d / dOut %d values, want %d×%d / %d×%d", w.Name, len(dIn), len(dOut), n, w.Cols, n, w.Rows))
+	}
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	if n >= gemmMinRows {
+		matmulBackwardGEMM(p, dIn, dOut, n, w)
+		return
 	}
 	cols, rows := w.Cols, w.Rows
 	align := max(w.Type.BlockSize(), 16)
@@ -120,8 +134,6 @@ func MatMulBackwardInput(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 		return
 	}
 	const tile = 8 // weight rows dequantized at once
-	p.mmu.Lock()
-	defer p.mmu.Unlock()
 	p.ForWorker(cols, align, func(worker, c0, c1 int) {
 		width := c1 - c0
 		buf := p.workerScratch(worker, tile*width)

@@ -2,6 +2,8 @@
 
 package ops
 
+import "ladder-engine/gguf"
+
 // Pure-Go float32 kernels; matmul_f32_simd.go has the vector versions and
 // matmul_f32_test.go checks one against the other.
 
@@ -12,3 +14,24 @@ func dot4F32(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 }
 
 func axpyF32(y []float32, a float32, x []float32) { axpyF32Go(y, a, x) }
+
+func gemmKernel(panel, a []float32, lda, depth, mr int, c []float32, ldc int, accumulate bool) {
+	gemmKernelGo(panel, a, lda, depth, mr, c, ldc, accumulate)
+}
+
+// roundActsFast handles the common activation types in plain Go.
+func roundActsFast(t gguf.Type, x, y []float32) bool {
+	switch t {
+	case gguf.TypeQ8_0:
+		fakeQ8_0Go(x, y)
+	case gguf.TypeQ8_K:
+		fakeQ8_KGo(x, y)
+	case gguf.TypeF16:
+		roundF16Go(x, y)
+	case gguf.TypeBF16:
+		roundBF16Go(x, y)
+	default:
+		return false
+	}
+	return true
+}

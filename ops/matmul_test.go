@@ -32,6 +32,14 @@ func fixtureMatrices(t *testing.T) []*Matrix {
 			}
 			seen[ti.Type] = true
 			out = append(out, m)
+			// and a view of 45 rows: partial panels and tiles
+			var part *Matrix
+			if m.F32 != nil {
+				part = NewMatrixF32(m.Name+"[:45]", 45, m.Cols, m.F32[:45*m.Cols])
+			} else if part, err = NewMatrix(m.Name+"[:45]", m.Type, 45, m.Cols, m.Raw[:45*m.rowBytes]); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, part)
 		}
 	}
 	return out
@@ -46,12 +54,12 @@ func fixtureMatrices(t *testing.T) []*Matrix {
 func TestMatMulTypes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, w := range fixtureMatrices(t) {
-		t.Run(w.Type.String(), func(t *testing.T) {
+		t.Run(fmt.Sprint(w.Type, "/", w.Rows), func(t *testing.T) {
 			wd := make([]float32, w.Rows*w.Cols)
 			for r := 0; r < w.Rows; r++ {
 				w.DequantizeRow(r, wd[r*w.Cols:(r+1)*w.Cols])
 			}
-			for _, n := range []int{1, 5} {
+			for _, n := range []int{1, 3, 4, 13} {
 				in := randVec(rng, n*w.Cols)
 				enc := in
 				if w.kernel != nil { // what the kernel sees: encode, decode
@@ -110,36 +118,87 @@ func TestMatMulTypes(t *testing.T) {
 func TestMatMulBackwardInput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	ws := fixtureMatrices(t)
-	ws = append(ws, NewMatrixF32("f32-odd", 13, 172, randVec(rng, 13*172)))
+	ws = append(ws, NewMatrixF32("f32-odd", 13, 172, randVec(rng, 13*172)), NewMatrixF32("f32-deep", 300, 40, randVec(rng, 300*40)))
 	for _, w := range ws {
-		t.Run(fmt.Sprint(w.Type, "/", w.Cols), func(t *testing.T) {
-			n := 3
-			dOut := randVec(rng, n*w.Rows)
-			dIn0 := randVec(rng, n*w.Cols)
-			row := make([]float32, w.Cols)
-			want := make([]float64, n*w.Cols)
-			for i := range want {
-				want[i] = float64(dIn0[i])
-			}
-			for r := 0; r < w.Rows; r++ {
-				w.DequantizeRow(r, row)
-				for i := 0; i < n; i++ {
-					for c, v := range row {
-						want[i*w.Cols+c] += float64(dOut[i*w.Rows+r]) * float64(v)
+		for _, n := range []int{3, 13} {
+			t.Run(fmt.Sprint(w.Type, "/", w.Rows, "x", w.Cols, "/n=", n), func(t *testing.T) {
+				dOut := randVec(rng, n*w.Rows)
+				dIn0 := randVec(rng, n*w.Cols)
+				row := make([]float32, w.Cols)
+				want := make([]float64, n*w.Cols)
+				for i := range want {
+					want[i] = float64(dIn0[i])
+				}
+				for r := 0; r < w.Rows; r++ {
+					w.DequantizeRow(r, row)
+					for i := 0; i < n; i++ {
+						for c, v := range row {
+							want[i*w.Cols+c] += float64(dOut[i*w.Rows+r]) * float64(v)
+						}
 					}
 				}
-			}
-			for _, threads := range []int{1, 2} {
-				p := NewPool(threads)
-				dIn := append([]float32(nil), dIn0...)
-				MatMulBackwardInput(p, dIn, dOut, n, w)
-				p.Close()
-				for i, v := range dIn {
-					if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i]))*math.Sqrt(float64(w.Rows)) {
-						t.Fatalf("threads %d: dIn[%d] = %g, want %g", threads, i, v, want[i])
+				for _, threads := range []int{1, 2} {
+					p := NewPool(threads)
+					dIn := append([]float32(nil), dIn0...)
+					MatMulBackwardInput(p, dIn, dOut, n, w)
+					p.Close()
+					for i, v := range dIn {
+						if math.Abs(float64(v)-want[i]) > 1e-4*(1+math.Abs(want[i]))*math.Sqrt(float64(w.Rows)) {
+							t.Fatalf("threads %d: dIn[%d] = %g, want %g", threads, i, v, want[i])
+						}
 					}
 				}
+			})
+		}
+	}
+}
+
+// The fused activation rounding of the batched path equals the dot
+// kernel's own encoding followed by decoding, bit for bit, including
+// zeros, ties, tiny and large values.
+func TestRoundActs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const cols = 512
+	x := randVec(rng, cols)
+	for i := range x {
+		switch i % 37 {
+		case 0:
+			x[i] = 0
+		case 1:
+			x[i] *= 1e-6
+		case 2:
+			x[i] *= 1e3
+		case 3:
+			x[i] = 0.5 // ties for some scales
+		}
+	}
+	clear(x[256:288]) // an all-zero block
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
+		var k *DotKernel
+		for _, wt := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeF16, gguf.TypeBF16} {
+			kk, err := DotKernelFor(wt)
+			if err == nil && kk.ActType == typ {
+				k = kk
 			}
-		})
+		}
+		if k == nil {
+			t.Fatalf("no kernel with activation type %s", typ)
+		}
+		ab, _ := gguf.RowSize(typ, cols)
+		enc := make([]byte, ab)
+		k.Quantize(x, enc)
+		want := make([]float32, cols)
+		if err := gguf.Dequantize(typ, enc, want); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, cols)
+		if !roundActsFast(typ, x, got) {
+			t.Fatalf("%s: no fast path", typ)
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: value %d (%g): got %g, want %g", typ, i, x[i], got[i], want[i])
+			}
+		}
 	}
 }

@@ -23,6 +23,7 @@ type Pool struct {
 	mmu     sync.Mutex
 	actBuf  []byte
 	workBuf [][]float32 // per-worker float scratch (dequantized weight tiles)
+	gemm    gemmScratch // batched matmul buffers (matmul_gemm.go)
 }
 
 // poolJob is one For loop: workers grab chunks [next, next+chunk) until n.
@@ -48,7 +49,8 @@ func NewPool(threads int) *Pool {
 	return p
 }
 
-// Close stops the workers; the pool must not be used afterwards.
+// Close stops the workers and releases the scratch buffers (counted as
+// Scratch); the pool must not be used afterwards.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -56,6 +58,17 @@ func (p *Pool) Close() {
 		close(ch)
 	}
 	p.wake = nil
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	bytes := int64(cap(p.actBuf)) + 4*int64(cap(p.gemm.act))
+	for _, b := range p.workBuf {
+		bytes += 4 * int64(len(b))
+	}
+	for _, b := range p.gemm.panel {
+		bytes += 4 * int64(cap(b))
+	}
+	DefaultMeter.Add(Scratch, -bytes)
+	p.actBuf, p.workBuf, p.gemm = nil, nil, gemmScratch{}
 }
 
 // Threads is the number of workers, the caller included.
@@ -133,8 +146,8 @@ func (p *Pool) workerScratch(w, n int) []float32 {
 // actScratch returns the matmul activation buffer of at least n bytes.
 // Caller holds p.mmu.
 func (p *Pool) actScratch(n int) []byte {
-	if len(p.actBuf) < n {
-		DefaultMeter.Add(Scratch, int64(n-len(p.actBuf)))
+	if cap(p.actBuf) < n {
+		DefaultMeter.Add(Scratch, int64(n-cap(p.actBuf)))
 		p.actBuf = make([]byte, n)
 	}
 	return p.actBuf[:n]

@@ -35,3 +35,19 @@ func TestPoolFor(t *testing.T) {
 		p.Close()
 	}
 }
+
+// A pool's matmul scratch is counted while held and released by Close.
+func TestPoolScratchMetered(t *testing.T) {
+	before := DefaultMeter.Current(Scratch)
+	p := NewPool(2)
+	w := NewMatrixF32("w", 64, 96, make([]float32, 64*96))
+	MatMul(p, make([]float32, 8*64), make([]float32, 8*96), 8, w)
+	MatMulBackwardInput(p, make([]float32, 2*96), make([]float32, 2*64), 2, w)
+	if DefaultMeter.Current(Scratch) <= before {
+		t.Errorf("scratch not counted")
+	}
+	p.Close()
+	if got := DefaultMeter.Current(Scratch); got != before {
+		t.Errorf("after Close: %d bytes of scratch counted, want %d", got, before)
+	}
+}

@@ -14,7 +14,7 @@ import (
 // before the LM head), pooled and normalized as asked, printed in
 // llama-embedding's formats.
 func runEmbedding(args []string) error {
-	fs := newFlags("embedding", "MODEL.gguf -p TEXT [--pooling none|mean|cls|last] [--embd-normalize N] [--json]")
+	fs := newFlags("embedding", "MODEL.gguf -p TEXT [--adapter FILE] [--pooling none|mean|cls|last] [--embd-normalize N] [--json]")
 	model := modelFlag(fs)
 	prompt := fs.String("p", "", "text to embed; each line (see --embd-separator) is a separate sequence")
 	file := fs.String("f", "", "read the text from a file instead of -p")
@@ -25,6 +25,7 @@ func runEmbedding(args []string) error {
 	sep := fs.String("embd-separator", "\n", "separator between sequences in the text")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	adapter := fs.String("adapter", "", "ladder adapter GGUF: print the hidden states the LM head reads with the adapter applied")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -65,8 +66,17 @@ func runEmbedding(args []string) error {
 		return err
 	}
 	defer m.Close()
-	d := m.NewDecoder(*nCtx)
+	d, err := newDecoder(m, *adapter, *nCtx)
+	if err != nil {
+		return err
+	}
 	defer d.Free()
+	emb, ok := d.(interface {
+		Embed(tokens []int32, out []float32) error
+	})
+	if !ok {
+		return fmt.Errorf("this decoder cannot produce hidden states")
+	}
 
 	var rows [][]float32
 	for _, p := range strings.Split(text, *sep) {
@@ -78,9 +88,9 @@ func runEmbedding(args []string) error {
 		if len(ids) > d.NCtx() {
 			return fmt.Errorf("prompt of %d tokens is longer than the context %d (raise -c)", len(ids), d.NCtx())
 		}
-		d.Reset()
-		h := d.Hidden(len(ids))
-		if err := m.Forward(ids, d.KV, h, nil); err != nil {
+		// With --adapter: the hidden states the LM head reads, adapter applied.
+		h := make([]float32, len(ids)*m.NEmbd)
+		if err := emb.Embed(ids, h); err != nil {
 			return err
 		}
 		rows = append(rows, pool(h, len(ids), m.NEmbd, *pooling)...)

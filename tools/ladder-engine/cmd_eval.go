@@ -118,14 +118,6 @@ func runEval(args []string) error {
 	return nil
 }
 
-// adapterDecoder is the hook for --adapter: it opens a ladder adapter on
-// m and returns its engine.Decoder (backbone and side caches; implementing
-// eval.Truncater makes prefix reuse work). The ladder package provides it
-// (issue 5).
-func adapterDecoder(m *engine.Model, path string, nCtx int) (engine.Decoder, error) {
-	return nil, fmt.Errorf("--adapter %s: adapters are not available yet in this version of ladder-engine", path)
-}
-
 func writeDump(path string, res *eval.Result) error {
 	f, err := os.Create(path)
 	if err != nil {

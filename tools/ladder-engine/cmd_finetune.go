@@ -196,7 +196,7 @@ func runFinetune(args []string) error {
 		modelPath = builtinModel
 		if ckpt == nil {
 			applyBuiltinDefaults(&cfg, &to, &do, set)
-			train, val := ladder.BuiltinTask(3000)
+			train, val := ladder.BuiltinTask(3000, 100)
 			do.Data = filepath.Join(*dir, "builtin-task.txt")
 			do.ValData = filepath.Join(*dir, "builtin-task-val.txt")
 			if err := os.WriteFile(do.Data, []byte(train), 0o644); err != nil {
@@ -271,12 +271,18 @@ func runFinetune(args []string) error {
 	}
 
 	// Ctrl-C: finish the step, save a checkpoint, exit; a second Ctrl-C kills.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
 	go func() {
-		<-ctx.Done()
-		stop()
+		if _, ok := <-sig; !ok {
+			return
+		}
+		signal.Stop(sig) // the next Ctrl-C gets the default: exit at once
 		fmt.Fprintln(os.Stderr, "\nfinetune: interrupt: saving a checkpoint after this step (Ctrl-C again to quit at once)")
+		cancel()
 	}()
 
 	dopts, _ := json.Marshal(do)
@@ -297,9 +303,9 @@ func runFinetune(args []string) error {
 	}
 	fmt.Printf("adapter written to %s (%s)\n", sum.Adapter, atype)
 	if builtin {
-		fmt.Printf("\nThat was the embedded demo. On a real model:\n"+
-			"  ladder-engine finetune MODEL.gguf --data train.jsonl -c 512 --out my-adapter.gguf\n"+
-			"  ladder-engine generate MODEL.gguf --adapter my-adapter.gguf -p \"...\"\n"+
+		fmt.Printf("\nThat was the embedded demo. On a real model:\n" +
+			"  ladder-engine finetune MODEL.gguf --data train.jsonl -c 512 --out my-adapter.gguf\n" +
+			"  ladder-engine generate MODEL.gguf --adapter my-adapter.gguf -p \"...\"\n" +
 			"  ladder-engine perplexity MODEL.gguf --adapter my-adapter.gguf -f held-out.txt\n")
 	} else {
 		fmt.Printf("use it with: ladder-engine generate %s --adapter %s -p \"...\"\n", modelPath, sum.Adapter)
@@ -317,7 +323,7 @@ func applyBuiltinDefaults(cfg *ladder.Config, to *ladder.TrainOptions, do *dataO
 		to.Steps = 300
 	}
 	if !set["lr"] {
-		to.LR = 3e-3
+		to.LR = 1e-2
 	}
 	if !set["reduction"] {
 		cfg.Reduction = 4

@@ -1,0 +1,237 @@
+package ops
+
+import (
+	"fmt"
+
+	"ladder-engine/gguf"
+)
+
+// gemmMinRows is the batch from which MatMul packs weights into panels and
+// runs the register-blocked kernel; below it each weight byte serves too few
+// activation rows to repay the unpacking, and the row dot kernels
+// (bandwidth-bound) are faster.
+const gemmMinRows = 4
+
+// Panel geometry of the batched kernel: gemmNR weight rows side by side
+// (two 16-lane vectors) times gemmMR activation rows: 10 accumulators, two
+// weight vectors and a broadcast fit the 15 vector registers Go's register
+// allocator uses (6 rows spill; BenchmarkGemmKernel: 91 vs 115 GFLOP/s per
+// core, the one 512-bit FMA port of this CPU kind being the limit).
+const (
+	gemmNR = 32
+	gemmMR = 5
+)
+
+// gemmScratch is the pool's reusable buffers for batched matmuls (guarded
+// by Pool.mmu): the decoded activations, and per-worker weight panels.
+type gemmScratch struct {
+	act   []float32   // (n, cols) activations as the dot kernel sees them
+	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		DefaultMeter.Add(Scratch, int64(4*(n-cap(b))))
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// gemmKC is the depth of one pass: a (kc, 32) float32 panel takes 32 KiB,
+// two thirds of a typical L1, and the activations' (n, kc) slice stays in
+// L2 while every panel of the worker passes over it. A multiple of 256, the
+// largest quantization block.
+const gemmKC = 256
+
+// matmulGEMM is MatMul for n >= gemmMinRows: out (n, Rows) = in (n, Cols) · Wᵀ.
+// Caller holds p.mmu.
+//
+// As in llama.cpp, activations are first rounded to the kernel's encoding
+// (Q8_0, Q8_1, Q8_K, F16, BF16); we then decode both sides to float32
+// (exactly: a half or 8-bit value times an f16 scale fits a float32) and
+// run a packed float GEMM (the Goto scheme): weights in panels of 32 rows ×
+// kc columns, laid out column-major so one load gives a column of 32 weight
+// rows, times 5 activation rows broadcast one value at a time. No
+// horizontal sums; each output vector is 16 consecutive outputs. Products
+// are exact in float32 and sums are float32, like ggml's dot kernels, so
+// the results differ from llama.cpp's only by summation order.
+func matmulGEMM(p *Pool, out, in []float32, n int, w *Matrix) {
+	cols, rows := w.Cols, w.Rows
+	g := &p.gemm
+	if len(g.panel) < p.threads {
+		g.panel = make([][]float32, p.threads)
+	}
+	a := in
+	if w.F32 == nil {
+		g.act = growF32(g.act, n*cols)
+		a = g.act
+		actBytes, err := gguf.RowSize(w.kernel.ActType, cols)
+		if err != nil {
+			panic(fmt.Sprintf("ops.MatMul %q: %v", w.Name, err))
+		}
+		roundActs(p, a, in, n, cols, w.kernel, p.actScratch(n*actBytes), actBytes)
+	}
+	kc := min(gemmKC, cols)
+	p.ForWorker(rows, gemmNR, func(wk, lo, hi int) {
+		g.panel[wk] = growF32(g.panel[wk], kc*gemmNR+kc)
+		panel, rowBuf := g.panel[wk][:kc*gemmNR], g.panel[wk][kc*gemmNR:]
+		var ctile [gemmMR * gemmNR]float32
+		for k0 := 0; k0 < cols; k0 += kc {
+			k1 := min(k0+kc, cols)
+			depth := k1 - k0
+			for j0 := lo; j0 < hi; j0 += gemmNR {
+				nr := min(gemmNR, hi-j0)
+				packPanel(panel[:depth*gemmNR], rowBuf[:depth], w, j0, nr, k0, k1)
+				for i0 := 0; i0 < n; i0 += gemmMR {
+					mr := min(gemmMR, n-i0)
+					if nr == gemmNR { // full panel: straight into out
+						gemmKernel(panel[:depth*gemmNR], a[i0*cols+k0:], cols, depth, mr, out[i0*rows+j0:], rows, k0 > 0)
+						continue
+					}
+					gemmKernel(panel[:depth*gemmNR], a[i0*cols+k0:], cols, depth, mr, ctile[:], gemmNR, false)
+					for i := 0; i < mr; i++ {
+						o := out[(i0+i)*rows+j0 : (i0+i)*rows+j0+nr]
+						c := ctile[i*gemmNR : i*gemmNR+nr]
+						if k0 == 0 {
+							copy(o, c)
+						} else {
+							for j, v := range c {
+								o[j] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// matmulBackwardGEMM is MatMulBackwardInput for n >= gemmMinRows:
+// dIn (n, Cols) += dOut (n, Rows) · W, the same packed kernel with W's rows
+// as the depth: each worker owns a range of dIn's columns (whole blocks),
+// dequantizes kc weight rows of that range at a time straight into 32-column
+// panels, and accumulates every dIn row's 32 columns through them. Caller
+// holds p.mmu.
+func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
+	cols, rows := w.Cols, w.Rows
+	g := &p.gemm
+	if len(g.panel) < p.threads {
+		g.panel = make([][]float32, p.threads)
+	}
+	kc := min(gemmKC, rows)
+	align := max(w.Type.BlockSize(), gemmNR)
+	p.ForWorker(cols, align, func(wk, c0, c1 int) {
+		width := c1 - c0
+		nPanels := (width + gemmNR - 1) / gemmNR
+		g.panel[wk] = growF32(g.panel[wk], nPanels*kc*gemmNR+width)
+		panels, rowBuf := g.panel[wk][:nPanels*kc*gemmNR], g.panel[wk][nPanels*kc*gemmNR:]
+		var ctile [gemmMR * gemmNR]float32
+		for k0 := 0; k0 < rows; k0 += kc {
+			depth := min(kc, rows-k0)
+			for k := 0; k < depth; k++ {
+				var src []float32
+				if w.F32 != nil {
+					src = w.F32[(k0+k)*cols+c0 : (k0+k)*cols+c1]
+				} else {
+					w.dequantizeRange(k0+k, c0, c1, rowBuf)
+					src = rowBuf[:width]
+				}
+				for j, v := range src {
+					panels[(j/gemmNR)*kc*gemmNR+k*gemmNR+j%gemmNR] = v
+				}
+				for j := width; j < nPanels*gemmNR; j++ { // zero the padding
+					panels[(j/gemmNR)*kc*gemmNR+k*gemmNR+j%gemmNR] = 0
+				}
+			}
+			for pi := 0; pi < nPanels; pi++ {
+				panel := panels[pi*kc*gemmNR : pi*kc*gemmNR+depth*gemmNR]
+				j0 := c0 + pi*gemmNR
+				nr := min(gemmNR, c1-j0)
+				for i0 := 0; i0 < n; i0 += gemmMR {
+					mr := min(gemmMR, n-i0)
+					a := dOut[i0*rows+k0:]
+					if nr == gemmNR {
+						gemmKernel(panel, a, rows, depth, mr, dIn[i0*cols+j0:], cols, true)
+						continue
+					}
+					gemmKernel(panel, a, rows, depth, mr, ctile[:], gemmNR, false)
+					for i := 0; i < mr; i++ {
+						d := dIn[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
+						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {
+							d[j] += v
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// packPanel writes columns [k0,k1) of weight rows j0..j0+nr-1 as float32
+// into panel (k1-k0, gemmNR), column-major: panel[k*32+j] = W[j0+j][k0+k].
+// Rows past nr are zero.
+func packPanel(panel, rowBuf []float32, w *Matrix, j0, nr, k0, k1 int) {
+	depth := k1 - k0
+	for j := 0; j < gemmNR; j++ {
+		var src []float32
+		switch {
+		case j >= nr:
+			for k := 0; k < depth; k++ {
+				panel[k*gemmNR+j] = 0
+			}
+			continue
+		case w.F32 != nil:
+			src = w.F32[(j0+j)*w.Cols+k0 : (j0+j)*w.Cols+k1]
+		default:
+			w.dequantizeRange(j0+j, k0, k1, rowBuf)
+			src = rowBuf[:depth]
+		}
+		for k, v := range src {
+			panel[k*gemmNR+j] = v
+		}
+	}
+}
+
+// gemmKernelGo is the reference panel kernel: for i < mr, j < 32,
+// c[i*ldc+j] (+)= Σ_k a[i*lda+k]·panel[k*32+j]. Eight columns at a time in
+// local accumulators, which the compiler keeps in registers.
+func gemmKernelGo(panel, a []float32, lda, depth, mr int, c []float32, ldc int, accumulate bool) {
+	panel = panel[:depth*gemmNR]
+	for i := 0; i < mr; i++ {
+		row := a[i*lda : i*lda+depth]
+		o := c[i*ldc : i*ldc+gemmNR]
+		for j0 := 0; j0 < gemmNR; j0 += 8 {
+			var s0, s1, s2, s3, s4, s5, s6, s7 float32
+			if accumulate {
+				s0, s1, s2, s3, s4, s5, s6, s7 = o[j0], o[j0+1], o[j0+2], o[j0+3], o[j0+4], o[j0+5], o[j0+6], o[j0+7]
+			}
+			for k, v := range row {
+				p := panel[k*gemmNR+j0 : k*gemmNR+j0+8]
+				s0 += v * p[0]
+				s1 += v * p[1]
+				s2 += v * p[2]
+				s3 += v * p[3]
+				s4 += v * p[4]
+				s5 += v * p[5]
+				s6 += v * p[6]
+				s7 += v * p[7]
+			}
+			o[j0], o[j0+1], o[j0+2], o[j0+3], o[j0+4], o[j0+5], o[j0+6], o[j0+7] = s0, s1, s2, s3, s4, s5, s6, s7
+		}
+	}
+}
+
+// GemmMR and GemmNR are the tile of GemmKernel: rows of a times columns of
+// a packed panel.
+const (
+	GemmMR = gemmMR
+	GemmNR = gemmNR
+)
+
+// GemmKernel is the batched matmul's register-blocked kernel, for other
+// hot loops (the engine's attention): ctile[i*GemmNR+j] = Σ_{k<depth}
+// a[i*lda+k] · panel[k*GemmNR+j] for i < mr (mr <= GemmMR), the panel laid
+// out column by column (GemmNR values per k).
+func GemmKernel(panel, a []float32, lda, depth, mr int, ctile *[GemmMR * GemmNR]float32) {
+	gemmKernel(panel[:depth*gemmNR], a, lda, depth, mr, ctile[:], gemmNR, false)
+}
