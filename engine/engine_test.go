@@ -130,7 +130,7 @@ func equalIDs(a, b []int32) bool {
 // pplChunks is how many chunks TestPerplexity scores per synth model: the
 // running PPL after them is compared with llama-perplexity's running value.
 // LADDER_PPL_FULL=1 scores every chunk and compares the final estimate.
-const pplChunks = 6
+const pplChunks = 4
 
 // Perplexity follows llama-perplexity (-c 128 -b 128): within 0.1% for
 // F32/F16/BF16/Q8_0 and 0.5% for the other types (llama.cpp rounds

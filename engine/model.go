@@ -170,14 +170,6 @@ func (l *loader) matrix(name string, cols, rows int) *ops.Matrix {
 	return w
 }
 
-// optMatrix is matrix for a tensor that may be absent.
-func (l *loader) optMatrix(name string, cols, rows int) *ops.Matrix {
-	if _, ok := l.f.Tensor(name); !ok {
-		return nil
-	}
-	return l.matrix(name, cols, rows)
-}
-
 // vector loads a 1-D float tensor of n values. F32 data is viewed in place;
 // other float encodings are decoded once (they are small: norms, biases).
 func (l *loader) vector(name string, n int) []float32 {

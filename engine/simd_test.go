@@ -19,7 +19,7 @@ func TestElementwiseKernels(t *testing.T) {
 		x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-8)))
 	}
 	x[0], x[1], x[2], x[3] = 0, 65504, 65519, 65520 // max half, last value rounding down, first to Inf
-	x[4], x[5] = 0x1p-24, 0x1p-25*1.5                // smallest subnormal; rounds up to it
+	x[4], x[5] = 0x1p-24, 0x1p-25*1.5               // smallest subnormal; rounds up to it
 	got := append([]float32(nil), x...)
 	roundF16(got)
 	for i, v := range x {

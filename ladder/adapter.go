@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,15 +194,31 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 		for i, d := range p.t.Shape {
 			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
 		}
-		buf := make([]byte, len(p.t.Data)*typeBytes(t))
-		if err := gguf.Quantize(t, p.t.Data, buf); err != nil {
-			return fmt.Errorf("ladder: tensor %q: %w", p.name, err)
-		}
-		if err := w.AddTensor(p.name, t, ne, buf); err != nil {
+		if err := w.AddTensorFunc(p.name, t, ne, encodeTensor(t, p.t.Data)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// encodeTensor streams values encoded as t (F32, F16, BF16) in chunks, so
+// saving a large side network needs no second copy of it.
+func encodeTensor(t gguf.Type, data []float32) func(io.Writer) error {
+	return func(w io.Writer) error {
+		const chunk = 1 << 16
+		buf := make([]byte, min(chunk, len(data))*typeBytes(t))
+		for lo := 0; lo < len(data); lo += chunk {
+			hi := min(lo+chunk, len(data))
+			b := buf[:(hi-lo)*typeBytes(t)]
+			if err := gguf.Quantize(t, data[lo:hi], b); err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func typeBytes(t gguf.Type) int {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"ladder-engine/engine"
 	"ladder-engine/gguf"
@@ -57,11 +58,14 @@ func (tr *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	for k, v := range extra {
 		w.SetString(keyCkpt+k, v)
 	}
-	var st bytes.Buffer
-	if err := tr.opt.Save(&st); err != nil {
+	// The optimizer state is streamed: Save once to learn its size, then
+	// again while the file is written (the moments can be hundreds of MiB).
+	var size countWriter
+	if err := tr.opt.Save(&size); err != nil {
 		return err
 	}
-	if err := w.AddTensor(tensorOptState, gguf.TypeI8, []int64{int64(st.Len())}, st.Bytes()); err != nil {
+	save := func(w io.Writer) error { return tr.opt.Save(w) }
+	if err := w.AddTensorFunc(tensorOptState, gguf.TypeI8, []int64{size.n}, save); err != nil {
 		return err
 	}
 	if err := w.WriteFile(path); err != nil {
@@ -156,4 +160,12 @@ func (c *Checkpoint) Resume(m *engine.Model, opts TrainOptions, train, val []dat
 	}
 	tr.Tokens = c.Tokens
 	return tr, nil
+}
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }

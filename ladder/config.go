@@ -36,7 +36,7 @@ type Config struct {
 	GateTemp   float32 // T in μ = sigmoid(α/T) (default 0.1)
 	Head       string  // "residual" (default), "gated" or "side"
 	Init       string  // "random" (default) or "prune" (copied from the backbone's largest rows/columns)
-	InitStd    float32 // std of the random init of block weights (default 0.02)
+	InitStd    float32 // std of the random init of block weights; 0 (default): 1/sqrt(fan-in)
 	Seed       uint64  // random init seed
 	// LadderType is how the ladder inputs (backbone hidden states kept for
 	// the down-projections' backward) are stored: F32 (default), F16 or BF16.
@@ -46,7 +46,7 @@ type Config struct {
 // DefaultConfig returns the defaults of `ladder-engine finetune`.
 func DefaultConfig() Config {
 	return Config{Method: "ladder", Reduction: 8, SideLayers: "all", Gate: "scalar", GateTemp: 0.1,
-		Head: "residual", Init: "random", InitStd: 0.02, Seed: 1, LadderType: gguf.TypeF32}
+		Head: "residual", Init: "random", Seed: 1, LadderType: gguf.TypeF32}
 }
 
 // Hparams is the side network's shape, everything needed to rebuild it from

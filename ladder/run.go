@@ -33,6 +33,9 @@ type RunOptions struct {
 	// Eval, when set, runs at each validation point on a decoder over the
 	// current adapter; its numbers go to the metrics as eval.<name>.
 	Eval func(dec engine.Decoder) (map[string]float64, error)
+	// EvalCtx is the context of the decoder Eval gets (0: the model's
+	// training context).
+	EvalCtx int
 	// OnStep, when set, sees every step's result (tests).
 	OnStep func(step int, r StepResult)
 }
@@ -116,7 +119,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			rec.ValLoss = v
 		}
 		if o.Eval != nil {
-			dec := NewDecoder(tr.M, tr.S, 0)
+			dec := NewDecoder(tr.M, tr.S, o.EvalCtx)
 			ev, err := o.Eval(dec)
 			dec.Free()
 			if err != nil {

@@ -171,12 +171,19 @@ func (s *Side) Free() {
 	s.data, s.grad = nil, nil
 }
 
-// initRandom draws the matrices: block weights N(0, std) with the residual
-// projections (attn_output, ffn_down) scaled by 1/sqrt(2·blocks) as GPT-2
-// does, the ladder projections N(0, 1/d) so Down·h keeps the scale of h, and
-// Up zero for the residual and gated heads (an untrained adapter is the base
-// model exactly) or N(0, 1/d_s) for the side head (which alone makes the
-// logits). Gates start at α = 0, μ = 0.5.
+// initRandom draws the matrices: block weights N(0, std) with std =
+// 1/sqrt(fan-in) (std <= 0; PyTorch's nn.Linear default has the same
+// scale) or the given std, the residual projections (attn_output, ffn_down)
+// scaled down by 1/sqrt(2·blocks) as GPT-2 does; the ladder projections
+// N(0, 1/d) so Down·h keeps the scale of h; Up zero for the residual and
+// gated heads (an untrained adapter is the base model exactly) or
+// N(0, 1/d_s) for the side head (which alone makes the logits). Gates start
+// at α = 0, μ = 0.5.
+//
+// The fan-in scale matters at side widths of 8–256: with GPT-2's fixed
+// 0.02 the attention and FFN branches start a thousand times smaller than
+// the ladder stream, so the side network first learns only from the
+// current token's ladders and is slow to use its attention.
 func (s *Side) initRandom(seed uint64, std float32) {
 	rng := rand.New(rand.NewPCG(seed, 0x1adde5))
 	normal := func(x []float32, sd float32) {
@@ -185,21 +192,27 @@ func (s *Side) initRandom(seed uint64, std float32) {
 		}
 	}
 	h := s.H
+	scale := func(fanIn int) float32 {
+		if std > 0 {
+			return std
+		}
+		return float32(1 / math.Sqrt(float64(fanIn)))
+	}
 	downStd := float32(1 / math.Sqrt(float64(h.BaseEmbd)))
-	resStd := std / float32(math.Sqrt(float64(2*max(1, h.NBlock))))
+	res := float32(1 / math.Sqrt(float64(2*max(1, h.NBlock))))
 	normal(s.In.Data, downStd)
 	for i := range s.Blocks {
 		b := &s.Blocks[i]
 		if b.Down != nil {
 			normal(b.Down.Data, downStd)
 		}
-		normal(b.Wq.Data, std)
-		normal(b.Wk.Data, std)
-		normal(b.Wv.Data, std)
-		normal(b.Wo.Data, resStd)
-		normal(b.WGate.Data, std)
-		normal(b.WUp.Data, std)
-		normal(b.WDown.Data, resStd)
+		normal(b.Wq.Data, scale(h.NEmbd))
+		normal(b.Wk.Data, scale(h.NEmbd))
+		normal(b.Wv.Data, scale(h.NEmbd))
+		normal(b.Wo.Data, scale(h.QDim())*res)
+		normal(b.WGate.Data, scale(h.NEmbd))
+		normal(b.WUp.Data, scale(h.NEmbd))
+		normal(b.WDown.Data, scale(h.NFF)*res)
 	}
 	if h.Head == "side" {
 		normal(s.Up.Data, float32(1/math.Sqrt(float64(h.NEmbd))))

@@ -42,7 +42,10 @@ func MatMul(p *Pool, out, in []float32, n int, w *Matrix) {
 	act := p.actScratch(n * actBytes)
 	cols, rows := w.Cols, w.Rows
 	for i := 0; i < n; i++ {
-		k.Quantize(in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes])
+		x, a := in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes]
+		if !quantizeActFast(k.ActType, x, a) {
+			k.Quantize(x, a)
+		}
 	}
 	tile := weightTileRows(w.rowBytes)
 	dot := k.Dot

@@ -3,8 +3,10 @@
 package ops
 
 import (
+	"encoding/binary"
 	"math"
 	"simd/archsimd"
+	"unsafe"
 
 	"ladder-engine/gguf"
 )
@@ -148,4 +150,84 @@ func roundBF16AVX512(x, y []float32) {
 		u.AsFloat32x16().StoreSlice(y[i : i+16])
 	}
 	roundBF16Go(x[i:], y[i:])
+}
+
+// quantizeActFast encodes one activation row for the row-dot path (small
+// batches) with AVX-512, bit for bit as the dot kernel's own Quantize
+// (QuantizeActQ8_0, QuantizeActQ8_K; matmul_test.go checks), and reports
+// whether it handled the type.
+func quantizeActFast(t gguf.Type, x []float32, dst []byte) bool {
+	if !hasAVX512 {
+		return false
+	}
+	switch t {
+	case gguf.TypeQ8_0:
+		quantizeQ8_0AVX512(x, dst)
+	case gguf.TypeQ8_K:
+		quantizeQ8_KAVX512(x, dst)
+	default:
+		return false
+	}
+	return true
+}
+
+func int8View(b []byte) []int8 { return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b)) }
+
+// quantizeQ8_0AVX512: per 32 values d = f16(amax/127), q = roundToEven(x·127/amax).
+func quantizeQ8_0AVX512(x []float32, dst []byte) {
+	for b := 0; b < len(x)/32; b++ {
+		xb, ob := x[32*b:32*b+32], dst[34*b:34*b+34]
+		v0 := archsimd.LoadFloat32x16Slice(xb[0:16])
+		v1 := archsimd.LoadFloat32x16Slice(xb[16:32])
+		amax := hmaxV(absV(v0).Max(absV(v1)))
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		binary.LittleEndian.PutUint16(ob, gguf.F32ToF16(amax/127))
+		vid := archsimd.BroadcastFloat32x16(id)
+		q := int8View(ob[2:34])
+		// ConvertToInt32 truncates: round to even first, as the reference.
+		v0.Mul(vid).RoundToEvenScaled(0).ConvertToInt32().TruncateToInt8().StoreSlice(q[0:16])
+		v1.Mul(vid).RoundToEvenScaled(0).ConvertToInt32().TruncateToInt8().StoreSlice(q[16:32])
+	}
+}
+
+// quantizeQ8_KAVX512 is quantize_row_q8_K_ref: per 256 values the first of
+// largest magnitude max, iscale = −127/max, q = min(127, roundToEven(x·iscale)),
+// d = 1/iscale, and the sums of each 16 quants.
+func quantizeQ8_KAVX512(x []float32, dst []byte) {
+	for b := 0; b < len(x)/256; b++ {
+		xb, ob := x[256*b:256*b+256], dst[292*b:292*b+292]
+		m := archsimd.BroadcastFloat32x16(0)
+		for j := 0; j < 256; j += 16 {
+			m = m.Max(absV(archsimd.LoadFloat32x16Slice(xb[j : j+16])))
+		}
+		amax := hmaxV(m)
+		if amax == 0 {
+			clear(ob)
+			continue
+		}
+		var mx float32
+		for _, v := range xb {
+			if abs32(v) == amax {
+				mx = v
+				break
+			}
+		}
+		iscale := -127 / mx
+		is := archsimd.BroadcastFloat32x16(iscale)
+		top := archsimd.BroadcastInt32x16(127)
+		q := int8View(ob[4:260])
+		for j := 0; j < 256; j += 16 {
+			v := archsimd.LoadFloat32x16Slice(xb[j : j+16]).Mul(is).RoundToEvenScaled(0).ConvertToInt32().Min(top)
+			v.TruncateToInt8().StoreSlice(q[j : j+16])
+			h := v.GetLo().Add(v.GetHi())
+			var t [8]int32
+			h.Store(&t)
+			sum := t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]
+			binary.LittleEndian.PutUint16(ob[260+2*(j/16):], uint16(int16(sum)))
+		}
+		binary.LittleEndian.PutUint32(ob, math.Float32bits(1/iscale))
+	}
 }

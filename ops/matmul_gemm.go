@@ -53,8 +53,11 @@ const gemmKC = 256
 // kc columns, laid out column-major so one load gives a column of 32 weight
 // rows, times 5 activation rows broadcast one value at a time. No
 // horizontal sums; each output vector is 16 consecutive outputs. Products
-// are exact in float32 and sums are float32, like ggml's dot kernels, so
-// the results differ from llama.cpp's only by summation order.
+// are exact in float32 (up to one rounding of weights that carry a block
+// minimum, d·q − m) and sums are float32, like ggml's dot kernels, so the
+// results differ from llama.cpp's by summation order only, except for
+// Q4_1/Q5_1, whose minimum term llama.cpp takes from the Q8_1 activation's
+// f16-rounded block sum where we use the exact one (~1e-4 relative).
 func matmulGEMM(p *Pool, out, in []float32, n int, w *Matrix) {
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm

@@ -159,6 +159,7 @@ func TestMatMulBackwardInput(t *testing.T) {
 func TestRoundActs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const cols = 512
+	plain := randVec(rng, cols)
 	x := randVec(rng, cols)
 	for i := range x {
 		switch i % 37 {
@@ -173,32 +174,43 @@ func TestRoundActs(t *testing.T) {
 		}
 	}
 	clear(x[256:288]) // an all-zero block
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
-		var k *DotKernel
-		for _, wt := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeF16, gguf.TypeBF16} {
-			kk, err := DotKernelFor(wt)
-			if err == nil && kk.ActType == typ {
-				k = kk
-			}
+	for _, x := range [][]float32{plain, x} {
+		for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
+			checkRoundActs(t, typ, x)
 		}
-		if k == nil {
-			t.Fatalf("no kernel with activation type %s", typ)
+	}
+}
+
+func checkRoundActs(t *testing.T, typ gguf.Type, x []float32) {
+	t.Helper()
+	cols := len(x)
+	var k *DotKernel
+	for _, wt := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeF16, gguf.TypeBF16} {
+		kk, err := DotKernelFor(wt)
+		if err == nil && kk.ActType == typ {
+			k = kk
 		}
-		ab, _ := gguf.RowSize(typ, cols)
-		enc := make([]byte, ab)
-		k.Quantize(x, enc)
-		want := make([]float32, cols)
-		if err := gguf.Dequantize(typ, enc, want); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]float32, cols)
-		if !roundActsFast(typ, x, got) {
-			t.Fatalf("%s: no fast path", typ)
-		}
-		for i := range got {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("%s: value %d (%g): got %g, want %g", typ, i, x[i], got[i], want[i])
-			}
+	}
+	if k == nil {
+		t.Fatalf("no kernel with activation type %s", typ)
+	}
+	ab, _ := gguf.RowSize(typ, cols)
+	enc := make([]byte, ab)
+	k.Quantize(x, enc)
+	want := make([]float32, cols)
+	if err := gguf.Dequantize(typ, enc, want); err != nil {
+		t.Fatal(err)
+	}
+	if fast := make([]byte, ab); quantizeActFast(typ, x, fast) && string(fast) != string(enc) {
+		t.Errorf("%s: quantizeActFast differs from the kernel's Quantize", typ)
+	}
+	got := make([]float32, cols)
+	if !roundActsFast(typ, x, got) {
+		t.Fatalf("%s: no fast path", typ)
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: value %d (%g): got %g, want %g", typ, i, x[i], got[i], want[i])
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -73,7 +74,7 @@ func runFinetune(args []string) error {
 
 	fs.StringVar(&cfg.Method, "method", cfg.Method, "ladder (LST: a side block per backbone layer) or xladder (2δ blocks on the top δ layers)")
 	fs.IntVar(&cfg.Reduction, "reduction", cfg.Reduction, "side width = backbone width / r")
-	fs.StringVar(&cfg.SideLayers, "side-layers", cfg.SideLayers, "ladder: backbone layers with a side block: all, every:K or i,j,k")
+	fs.StringVar(&cfg.SideLayers, "side-layers", cfg.SideLayers, "ladder: backbone layers with a side block: all, every:K (every K-th, counted down from the last) or i,j,k (0-based)")
 	fs.IntVar(&cfg.Delta, "delta", 0, "xladder: δ, backbone layers read from the top (default: half the layers)")
 	fs.StringVar(&cfg.Gate, "gate", cfg.Gate, "ladder gates: scalar or vector (per side dimension)")
 	fs.StringVar(&cfg.Head, "head", cfg.Head, "residual (base logits + side correction; untrained = base model), gated or side (side net alone)")
@@ -225,6 +226,12 @@ func runFinetune(args []string) error {
 		return err
 	}
 	defer m.Close()
+	if os.Getenv("GOGC") == "" {
+		// Each step discards about as much heap as the trainer keeps, mostly
+		// large pointer-free buffers that are cheap to collect: collecting
+		// more often keeps the RSS close to the engine's own accounting.
+		debug.SetGCPercent(25)
+	}
 
 	// Data.
 	ds, err := loadData(m, do)
@@ -291,6 +298,7 @@ func runFinetune(args []string) error {
 		Extra:     map[string]string{"model": modelPath, "data_options": string(dopts)},
 		TrainMeta: map[string]any{"data": filepath.Base(do.Data), "context": do.Context},
 		Eval:      evalFn,
+		EvalCtx:   max(do.Context, 512),
 	})
 	interrupted := errors.Is(err, ladder.ErrInterrupted)
 	if err != nil && !interrupted {

@@ -111,6 +111,12 @@ func TestFinetuneAdapterCommands(t *testing.T) {
 	if err != nil || !strings.Contains(emb, "embedding 0:") {
 		t.Errorf("embedding --adapter: %v\n%s", err, emb)
 	}
+	ev, err := captureStdout(t, func() error {
+		return runEval([]string{model, "--adapter", adapter, "--task", "ppl", "--data", text, "-c", "64", "--limit", "2", "--json", "-t", "2"})
+	})
+	if err != nil || !strings.Contains(ev, `"ppl"`) {
+		t.Errorf("eval --adapter: %v\n%s", err, ev)
+	}
 	_, err = captureStdout(t, func() error {
 		return runPerplexity([]string{other, "--adapter", adapter, "-f", text, "-c", "64", "--chunks", "1"})
 	})

@@ -4,8 +4,10 @@ package ops
 
 import "ladder-engine/gguf"
 
-// Pure-Go float32 kernels; matmul_f32_simd.go has the vector versions and
-// matmul_f32_test.go checks one against the other.
+// The plain Go build of the matmul kernels: the reference versions
+// (matmul_f32_ref.go, gemmKernelGo, the fake-quant functions); the
+// GOEXPERIMENT=simd build has AVX-512 versions in matmul_*_simd.go, and the
+// tests check one against the other.
 
 func dotF32(x, y []float32) float32 { return dotF32Go(x, y) }
 
@@ -35,3 +37,6 @@ func roundActsFast(t gguf.Type, x, y []float32) bool {
 	}
 	return true
 }
+
+// quantizeActFast: the plain Go build uses the kernels' own Quantize.
+func quantizeActFast(gguf.Type, []float32, []byte) bool { return false }
