@@ -109,6 +109,14 @@ func TestHparams(t *testing.T) {
 			if h.StartLayer != tc.start {
 				t.Errorf("start layer %d, want %d", h.StartLayer, tc.start)
 			}
+			// xLadder keeps no ladder input below layer L-δ (1-based): the
+			// start (0-based L-δ-1) and the δ layers above it only.
+			if c.Method == "xladder" && c.Delta < tc.base.NLayer {
+				kept := h.ladderLayers()
+				if len(kept) != c.Delta+1 || kept[0] != tc.base.NLayer-c.Delta-1 {
+					t.Errorf("xladder keeps layers %v", kept)
+				}
+			}
 		})
 	}
 }

@@ -35,29 +35,43 @@ func MatMul(p *Pool, out, in []float32, n int, w *Matrix) {
 		return
 	}
 	k := w.kernel
-	actBytes, err := gguf.RowSize(k.ActType, w.Cols)
+	encBytes, err := gguf.RowSize(k.ActType, w.Cols)
 	if err != nil {
 		panic(fmt.Sprintf("ops.MatMul %q: %v", w.Name, err))
 	}
-	act := p.actScratch(n * actBytes)
 	cols, rows := w.Cols, w.Rows
+	// Each activation row encoded in the kernel's ActType; then, when the
+	// row kernel has a layout of its own, prepared in it, after the encoded
+	// rows in the same scratch (rows 64-byte aligned).
+	prepOff, prepBytes := 0, 0
+	if k.PrepareRows != nil {
+		prepOff, prepBytes = (n*encBytes+63)&^63, (k.RowsActBytes(cols)+63)&^63
+	}
+	scratch := p.actScratch(max(n*encBytes, prepOff+n*prepBytes))
 	for i := 0; i < n; i++ {
-		x, a := in[i*cols:(i+1)*cols], act[i*actBytes:(i+1)*actBytes]
-		if !quantizeActFast(k.ActType, x, a) {
-			k.Quantize(x, a)
+		x, e := in[i*cols:(i+1)*cols], scratch[i*encBytes:(i+1)*encBytes]
+		if !quantizeActFast(k.ActType, x, e) {
+			k.Quantize(x, e)
+		}
+	}
+	act, actBytes := scratch, encBytes
+	if k.PrepareRows != nil {
+		act, actBytes = scratch[prepOff:], prepBytes
+		for i := 0; i < n; i++ {
+			k.PrepareRows(cols, scratch[i*encBytes:(i+1)*encBytes], act[i*prepBytes:(i+1)*prepBytes])
 		}
 	}
 	tile := weightTileRows(w.rowBytes)
-	dot := k.Dot
+	dotRows, rb := k.DotRows, w.rowBytes
 	p.ForWorker(rows, tile, func(_, lo, hi int) {
+		if n == 1 { // decoding: no other activation rows to share tiles with
+			dotRows(cols, w.Raw[lo*rb:hi*rb], rb, act, out[lo:hi])
+			return
+		}
 		for r0 := lo; r0 < hi; r0 += tile {
 			r1 := min(r0+tile, hi)
 			for i := 0; i < n; i++ {
-				a := act[i*actBytes : (i+1)*actBytes]
-				o := out[i*rows : (i+1)*rows]
-				for r := r0; r < r1; r++ {
-					o[r] = dot(cols, w.Raw[r*w.rowBytes:(r+1)*w.rowBytes], a)
-				}
+				dotRows(cols, w.Raw[r0*rb:r1*rb], rb, act[i*actBytes:(i+1)*actBytes], out[i*rows+r0:i*rows+r1])
 			}
 		}
 	})

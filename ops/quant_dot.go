@@ -20,6 +20,18 @@ type DotKernel struct {
 	Quantize func(x []float32, dst []byte)    // encode one activation row (len(x) = cols, whole blocks) into ActType
 	Dot      func(n int, w, a []byte) float32 // dot of one weight row (n elements) with one encoded activation row
 	Impl     string                           // "avx512" or "go": which implementation Dot is, for reports
+
+	// DotRows is Dot for len(out) consecutive weight rows, rowBytes apart in
+	// w, against one activation row as PrepareRows left it: out[r] =
+	// Dot(n, w[r*rowBytes:], enc) up to float32 summation order. Decoding
+	// uses it, so that a kernel can lay the activation row out for its inner
+	// loop once per matmul and stream the weight rows.
+	DotRows func(n int, w []byte, rowBytes int, a []byte, out []float32)
+	// PrepareRows lays the encoded activation row enc (ActType) out for
+	// DotRows in prep, RowsActBytes(n) bytes, 4-byte aligned. Both are nil
+	// when DotRows takes the encoded row itself.
+	PrepareRows  func(n int, enc, prep []byte)
+	RowsActBytes func(n int) int
 }
 
 // dotEntry is one row of the dot registry: the plain Go reference kernel
@@ -29,7 +41,11 @@ type dotEntry struct {
 	quantize func(x []float32, dst []byte)
 	ref      func(n int, w, a []byte) float32
 	fast     func(n int, w, a []byte) float32
-	kernel   DotKernel
+	// SIMD row kernel for decoding, if any, and its activation layout
+	fastRows     func(n int, w []byte, rowBytes int, a []byte, out []float32)
+	prepRows     func(n int, enc, prep []byte)
+	rowsActBytes func(n int) int
+	kernel       DotKernel
 }
 
 // dotTable lists the weight types matmul can multiply by; the SIMD build
@@ -58,6 +74,19 @@ func init() {
 		e.kernel = DotKernel{ActType: e.act, Quantize: e.quantize, Dot: e.ref, Impl: "go"}
 		if e.fast != nil {
 			e.kernel.Dot, e.kernel.Impl = e.fast, "avx512"
+		}
+		e.kernel.DotRows = dotRowsLoop(e.kernel.Dot)
+		if e.fast != nil && e.fastRows != nil {
+			e.kernel.DotRows, e.kernel.PrepareRows, e.kernel.RowsActBytes = e.fastRows, e.prepRows, e.rowsActBytes
+		}
+	}
+}
+
+// dotRowsLoop makes a DotRows out of a one-row Dot.
+func dotRowsLoop(dot func(n int, w, a []byte) float32) func(int, []byte, int, []byte, []float32) {
+	return func(n int, w []byte, rowBytes int, a []byte, out []float32) {
+		for r := range out {
+			out[r] = dot(n, w[r*rowBytes:], a)
 		}
 	}
 }

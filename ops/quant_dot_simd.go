@@ -4,6 +4,7 @@ package ops
 
 import (
 	"simd/archsimd"
+	"unsafe"
 
 	"ladder-engine/gguf"
 )
@@ -34,6 +35,7 @@ func useFastDots() {
 	dotTable[gguf.TypeQ2_K].fast = dotQ2_KAVX512
 	dotTable[gguf.TypeQ3_K].fast = dotQ3_KAVX512
 	dotTable[gguf.TypeQ5_K].fast = dotQ5_KAVX512
+	useFastDotRows()
 }
 
 func dotHsum16(v archsimd.Float32x16) float32 {
@@ -177,80 +179,130 @@ func dotQ4_0AVX512(n int, w, a []byte) float32 {
 	return sum
 }
 
-// dotQ4_KAVX512: nibbles (unsigned) x int8 activations with VPMADDUBSW, then
-// VPMADDWD against the sub-block's 6-bit scale; the mins come from the
-// activation group sums.
+// dotQ4_KAVX512: per super-block, the eight sub-block sums Σq·y are
+// formed without their scales (VPMADDUBSW, VPMADDWD by ones) and gathered by
+// VPHADDD into one vector [S0..S7]; the 6-bit scales and mins are unpacked
+// with 32-bit masks (as ggml's utmp/kmask code does) and applied with one
+// VPMULLD each, the mins against the activation's pair sums of bsums.
 func dotQ4_KAVX512(n int, w, a []byte) float32 {
 	nb := n / 256
-	w, a = w[:144*nb], a[:q8KBlock*nb]
-	m := archsimd.BroadcastUint8x32(0x0f)
-	var acc archsimd.Float32x8
-	var mins float32
-	for i := 0; i < nb; i++ {
-		x := w[144*i : 144*i+144]
-		y := a[q8KBlock*i : q8KBlock*(i+1)]
-		dy := f32At(y)
-		var isum archsimd.Int32x8
-		summs := 0
-		for g := 0; g < 4; g++ {
-			sc0, m0 := scaleMinK4(2*g, x[4:16])
-			sc1, m1 := scaleMinK4(2*g+1, x[4:16])
-			summs += m0*(q8KBsum(y, 4*g)+q8KBsum(y, 4*g+1)) + m1*(q8KBsum(y, 4*g+2)+q8KBsum(y, 4*g+3))
-			qv := archsimd.LoadUint8x32Slice(x[16+32*g:])
-			lo := qv.And(m)
-			hi := qv.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m)
-			y0 := archsimd.LoadUint8x32Slice(y[4+64*g:]).AsInt8x32()
-			y1 := archsimd.LoadUint8x32Slice(y[4+64*g+32:]).AsInt8x32()
-			p0 := lo.DotProductPairsSaturated(y0).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc0)))
-			p1 := hi.DotProductPairsSaturated(y1).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc1)))
-			isum = isum.Add(p0).Add(p1)
-		}
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*dy), acc)
-		mins += half(x[2:]) * dy * float32(summs)
+	if len(w) < 144*nb || len(a) < q8KBlock*nb {
+		panic("ops: dotQ4_K: weight or activation row too short")
 	}
-	return dotHsum8(acc) - mins
+	if nb == 0 {
+		return 0
+	}
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	ones := archsimd.BroadcastInt16x16(1)
+	x := unsafe.Pointer(unsafe.SliceData(w))
+	y := unsafe.Pointer(unsafe.SliceData(a))
+	var acc archsimd.Float32x8
+	for i := 0; i < nb; i++ {
+		acc = q4KSuper(x, y, m4, ones, acc)
+		x, y = unsafe.Add(x, 144), unsafe.Add(y, q8KBlock)
+	}
+	return dotHsum8(acc)
 }
 
-// dotQ6_KAVX512: the 6-bit quants are used unsigned (q+32) with VPMADDUBSW;
-// the 32*sum(y) excess is removed through the activation group sums.
+// q4KSuper adds one Q4_K super-block (x) times one Q8_K block (y) to acc.
+func q4KSuper(x, y unsafe.Pointer, m4 archsimd.Uint8x32, ones archsimd.Int16x16, acc archsimd.Float32x8) archsimd.Float32x8 {
+	ld := func(p unsafe.Pointer, off uintptr) archsimd.Uint8x32 {
+		return archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(p, off)))
+	}
+	sub := func(q archsimd.Uint8x32, off uintptr) archsimd.Int32x8 {
+		return q.DotProductPairsSaturated(ld(y, off).AsInt8x32()).DotProductPairs(ones)
+	}
+	q := ld(x, 16)
+	h01 := sub(q.And(m4), 4).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 36))
+	q = ld(x, 48)
+	h23 := sub(q.And(m4), 68).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 100))
+	q = ld(x, 80)
+	h45 := sub(q.And(m4), 132).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 164))
+	q = ld(x, 112)
+	h67 := sub(q.And(m4), 196).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 228))
+	h0 := h01.AddPairsGrouped(h23) // [S0 S1 S2 S3 | S0 S1 S2 S3] (halves of each sum)
+	h1 := h45.AddPairsGrouped(h67)
+	s := h0.Select128FromPair(0, 2, h1).Add(h0.Select128FromPair(1, 3, h1)) // [S0..S7]
+
+	// 6-bit scales and mins (scaleMinK4), four bytes at a time
+	u0 := *(*uint32)(unsafe.Add(x, 4))
+	u1 := *(*uint32)(unsafe.Add(x, 8))
+	u2 := *(*uint32)(unsafe.Add(x, 12))
+	sc := uint64(u0&0x3f3f3f3f) | uint64(u2&0x0f0f0f0f|(u0>>6&0x03030303)<<4)<<32
+	mn := uint64(u1&0x3f3f3f3f) | uint64(u2>>4&0x0f0f0f0f|(u1>>6&0x03030303)<<4)<<32
+	scv := archsimd.BroadcastUint64x2(sc).AsUint8x16().ExtendLo8ToUint32().AsInt32x8()
+	mnv := archsimd.BroadcastUint64x2(mn).AsUint8x16().ExtendLo8ToUint32().AsInt32x8()
+	bs := archsimd.LoadInt16x16((*[16]int16)(unsafe.Add(y, 4+256))).DotProductPairs(ones) // bsum pairs per sub-block
+
+	dy := *(*float32)(y)
+	d := gguf.F16ToF32(*(*uint16)(x)) * dy
+	dmin := gguf.F16ToF32(*(*uint16)(unsafe.Add(x, 2))) * dy
+	acc = s.Mul(scv).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
+	return mnv.Mul(bs).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(-dmin), acc)
+}
+
+// q6KOrder0/1 pick the int8 scales of a Q6_K super-block's first / second
+// half in the order VPHADDD leaves the 16-weight group sums: 0 2 4 6 1 3 5 7.
+var (
+	q6KOrder0 = [16]int8{0, 2, 4, 6, 1, 3, 5, 7}
+	q6KOrder1 = [16]int8{8, 10, 12, 14, 9, 11, 13, 15}
+)
+
+// dotQ6_KAVX512: the 6-bit quants are used unsigned (q+32) with
+// VPMADDUBSW; the sixteen 16-weight group sums are gathered by VPHADDD and
+// scaled with VPMULLD, and the 32·Σ sc_j·bsum_j excess of the +32 comes off
+// lane-wise (the lanes are only ever summed).
 func dotQ6_KAVX512(n int, w, a []byte) float32 {
 	nb := n / 256
-	w, a = w[:210*nb], a[:q8KBlock*nb]
+	if len(w) < 210*nb || len(a) < q8KBlock*nb {
+		panic("ops: dotQ6_K: weight or activation row too short")
+	}
+	if nb == 0 {
+		return 0
+	}
 	m4 := archsimd.BroadcastUint8x32(0x0f)
 	m30 := archsimd.BroadcastUint8x32(0x30)
+	ones := archsimd.BroadcastInt16x16(1)
+	x := unsafe.Pointer(unsafe.SliceData(w))
+	y := unsafe.Pointer(unsafe.SliceData(a))
 	var acc archsimd.Float32x8
-	var excess float32
 	for i := 0; i < nb; i++ {
-		x := w[210*i : 210*i+210]
-		y := a[q8KBlock*i : q8KBlock*(i+1)]
-		sc := x[192:208]
-		d := half(x[208:]) * f32At(y)
-		corr := 0
-		for j := 0; j < 16; j++ {
-			corr += int(int8(sc[j])) * q8KBsum(y, j)
-		}
-		var isum archsimd.Int32x8
-		for h := 0; h < 2; h++ {
-			qlA := archsimd.LoadUint8x32Slice(x[64*h:])
-			qlB := archsimd.LoadUint8x32Slice(x[64*h+32:])
-			qh := archsimd.LoadUint8x32Slice(x[128+32*h:])
-			qh16 := qh.AsUint16x16()
-			q1 := qlA.And(m4).Or(qh16.ShiftAllLeft(4).AsUint8x32().And(m30))
-			q2 := qlB.And(m4).Or(qh16.ShiftAllLeft(2).AsUint8x32().And(m30))
-			q3 := qlA.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(qh.And(m30))
-			q4 := qlB.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(qh16.ShiftAllRight(2).AsUint8x32().And(m30))
-			yh := y[4+128*h:]
-			s := sc[8*h:]
-			isum = isum.
-				Add(q1.DotProductPairsSaturated(archsimd.LoadUint8x32Slice(yh[0:]).AsInt8x32()).DotProductPairs(scalePair(s[0], s[1]))).
-				Add(q2.DotProductPairsSaturated(archsimd.LoadUint8x32Slice(yh[32:]).AsInt8x32()).DotProductPairs(scalePair(s[2], s[3]))).
-				Add(q3.DotProductPairsSaturated(archsimd.LoadUint8x32Slice(yh[64:]).AsInt8x32()).DotProductPairs(scalePair(s[4], s[5]))).
-				Add(q4.DotProductPairsSaturated(archsimd.LoadUint8x32Slice(yh[96:]).AsInt8x32()).DotProductPairs(scalePair(s[6], s[7])))
-		}
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
-		excess += d * float32(32*corr)
+		acc = q6KSuper(x, y, m4, m30, ones, acc)
+		x, y = unsafe.Add(x, 210), unsafe.Add(y, q8KBlock)
 	}
-	return dotHsum8(acc) - excess
+	return dotHsum8(acc)
+}
+
+// q6KHalf is the eight 16-weight group sums Σ(q+32)·y of one half (128
+// weights: ql[64], qh[32], activations y[128]) of a Q6_K super-block, as
+// [g0 g2 g4 g6 | g1 g3 g5 g7].
+func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Int32x8 {
+	ld := func(p unsafe.Pointer, off uintptr) archsimd.Uint8x32 {
+		return archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(p, off)))
+	}
+	dot := func(q archsimd.Uint8x32, off uintptr) archsimd.Int32x8 {
+		return q.DotProductPairsSaturated(ld(y, off).AsInt8x32()).DotProductPairs(ones)
+	}
+	qlA, qlB, h := ld(ql, 0), ld(ql, 32), ld(qh, 0)
+	h16 := h.AsUint16x16()
+	q1 := qlA.And(m4).Or(h16.ShiftAllLeft(4).AsUint8x32().And(m30))
+	q2 := qlB.And(m4).Or(h16.ShiftAllLeft(2).AsUint8x32().And(m30))
+	q3 := qlA.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(h.And(m30))
+	q4 := qlB.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(h16.ShiftAllRight(2).AsUint8x32().And(m30))
+	return dot(q1, 0).AddPairsGrouped(dot(q2, 32)).AddPairsGrouped(dot(q3, 64).AddPairsGrouped(dot(q4, 96)))
+}
+
+// q6KSuper adds one Q6_K super-block (x) times one Q8_K block (y) to acc.
+func q6KSuper(x, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16, acc archsimd.Float32x8) archsimd.Float32x8 {
+	s0 := q6KHalf(x, unsafe.Add(x, 128), unsafe.Add(y, 4), m4, m30, ones)
+	s1 := q6KHalf(unsafe.Add(x, 64), unsafe.Add(x, 160), unsafe.Add(y, 4+128), m4, m30, ones)
+	sc := archsimd.LoadInt8x16((*[16]int8)(unsafe.Add(x, 192)))
+	isum := s0.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder0)).ExtendLo8ToInt32()).
+		Add(s1.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder1)).ExtendLo8ToInt32()))
+	corr := archsimd.LoadInt16x16((*[16]int16)(unsafe.Add(y, 4+256))).DotProductPairs(sc.ExtendToInt16())
+	isum = isum.Sub(corr.ShiftAllLeft(5))
+	d := gguf.F16ToF32(*(*uint16)(unsafe.Add(x, 208))) * *(*float32)(y)
+	return isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
 }
 
 // scalePair is 8 lanes of the int8 scale a then 8 lanes of b: after
