@@ -24,6 +24,8 @@ import (
 func useFastDotRows() {
 	e := dotTable[gguf.TypeQ4_0]
 	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsQ4_0AVX512, prepRowsQ8_0, rowsActBytesQ8_0
+	dotTable[gguf.TypeQ4_K].fastRows = dotRowsQ4_KAVX512
+	dotTable[gguf.TypeQ6_K].fastRows = dotRowsQ6_KAVX512
 }
 
 // dotRowsCheck panics (a programmer error, as an index out of range would)
@@ -103,29 +105,99 @@ func dotRowsQ4_0AVX512(n int, w []byte, rb int, a []byte, out []float32) {
 	dotRowsCheck(w, rows, rb, 18*nb, a, rowsActBytesQ8_0(n))
 	m4 := archsimd.BroadcastUint8x32(0x0f)
 	ones := archsimd.BroadcastInt16x16(1)
-	groups := nb / 8
-	tail := nb % 8
-	tailAct := a[groups*q8_0PrepBytes:]
+	groups, tail := nb/8, nb%8
 	ap := unsafe.Pointer(unsafe.SliceData(a))
-	for r := 0; r < rows; r++ {
-		x := unsafe.Pointer(unsafe.SliceData(w[r*rb:]))
+	row := func(r int) archsimd.Float32x8 {
+		return q4_0Row(unsafe.Pointer(unsafe.SliceData(w[r*rb:])), ap, groups, m4, ones)
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		hsum4(row(r), row(r+1), row(r+2), row(r+3), out[r:r+4])
+	}
+	for ; r < rows; r++ {
+		out[r] = dotHsum8(row(r))
+	}
+	if tail != 0 {
+		for r := 0; r < rows; r++ {
+			out[r] += dotQ4_0AVX512(32*tail, w[r*rb+18*8*groups:], a[groups*q8_0PrepBytes:])
+		}
+	}
+}
+
+// q4_0Row is the lane-wise sum over groups·8 Q4_0 blocks at x against the
+// prepared activations at ap.
+func q4_0Row(x, ap unsafe.Pointer, groups int, m4 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Float32x8 {
+	var acc archsimd.Float32x8
+	for g := 0; g < groups; g++ {
+		pg := (*q8_0Prep)(unsafe.Add(ap, g*q8_0PrepBytes))
+		p0 := q4_0Pair(x, pg, 0, m4, ones)
+		p1 := q4_0Pair(unsafe.Add(x, 36), pg, 1, m4, ones)
+		p2 := q4_0Pair(unsafe.Add(x, 72), pg, 2, m4, ones)
+		p3 := q4_0Pair(unsafe.Add(x, 108), pg, 3, m4, ones)
+		p := p0.AddPairsGrouped(p1).AddPairsGrouped(p2.AddPairsGrouped(p3)) // blocks in hOrder
+		s := q4_0Scales8(x).Mul(archsimd.LoadFloat32x8(&pg.dy))
+		acc = p.ConvertToFloat32().MulAdd(s, acc)
+		x = unsafe.Add(x, 8*18)
+	}
+	return acc
+}
+
+// hsum4 stores the lane sums of four rows' accumulators into out[0:4].
+func hsum4(a0, a1, a2, a3 archsimd.Float32x8, out []float32) {
+	s := a0.AddPairsGrouped(a1).AddPairsGrouped(a2.AddPairsGrouped(a3))
+	s.GetLo().Add(s.GetHi()).StoreSlice(out[:4])
+}
+
+// dotRowsQ4_KAVX512 and dotRowsQ6_KAVX512 run the one-row kernels' super-
+// block steps row after row, and sum four rows' lanes at once.
+func dotRowsQ4_KAVX512(n int, w []byte, rb int, a []byte, out []float32) {
+	nb := n / 256
+	rows := len(out)
+	dotRowsCheck(w, rows, rb, 144*nb, a, q8KBlock*nb)
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	ones := archsimd.BroadcastInt16x16(1)
+	ap := unsafe.Pointer(unsafe.SliceData(a))
+	row := func(r int) archsimd.Float32x8 {
+		x, y := unsafe.Pointer(unsafe.SliceData(w[r*rb:])), ap
 		var acc archsimd.Float32x8
-		for g := 0; g < groups; g++ {
-			pg := (*q8_0Prep)(unsafe.Add(ap, g*q8_0PrepBytes))
-			p0 := q4_0Pair(x, pg, 0, m4, ones)
-			p1 := q4_0Pair(unsafe.Add(x, 36), pg, 1, m4, ones)
-			p2 := q4_0Pair(unsafe.Add(x, 72), pg, 2, m4, ones)
-			p3 := q4_0Pair(unsafe.Add(x, 108), pg, 3, m4, ones)
-			p := p0.AddPairsGrouped(p1).AddPairsGrouped(p2.AddPairsGrouped(p3)) // blocks in hOrder
-			s := q4_0Scales8(x).Mul(archsimd.LoadFloat32x8(&pg.dy))
-			acc = p.ConvertToFloat32().MulAdd(s, acc)
-			x = unsafe.Add(x, 8*18)
+		for i := 0; i < nb; i++ {
+			acc = q4KSuper(x, y, m4, ones, acc)
+			x, y = unsafe.Add(x, 144), unsafe.Add(y, q8KBlock)
 		}
-		sum := dotHsum8(acc)
-		if tail != 0 {
-			sum += dotQ4_0AVX512(32*tail, w[r*rb+18*8*groups:], tailAct)
+		return acc
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		hsum4(row(r), row(r+1), row(r+2), row(r+3), out[r:r+4])
+	}
+	for ; r < rows; r++ {
+		out[r] = dotHsum8(row(r))
+	}
+}
+
+func dotRowsQ6_KAVX512(n int, w []byte, rb int, a []byte, out []float32) {
+	nb := n / 256
+	rows := len(out)
+	dotRowsCheck(w, rows, rb, 210*nb, a, q8KBlock*nb)
+	m4 := archsimd.BroadcastUint8x32(0x0f)
+	m30 := archsimd.BroadcastUint8x32(0x30)
+	ones := archsimd.BroadcastInt16x16(1)
+	ap := unsafe.Pointer(unsafe.SliceData(a))
+	row := func(r int) archsimd.Float32x8 {
+		x, y := unsafe.Pointer(unsafe.SliceData(w[r*rb:])), ap
+		var acc archsimd.Float32x8
+		for i := 0; i < nb; i++ {
+			acc = q6KSuper(x, y, m4, m30, ones, acc)
+			x, y = unsafe.Add(x, 210), unsafe.Add(y, q8KBlock)
 		}
-		out[r] = sum
+		return acc
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		hsum4(row(r), row(r+1), row(r+2), row(r+3), out[r:r+4])
+	}
+	for ; r < rows; r++ {
+		out[r] = dotHsum8(row(r))
 	}
 }
 

@@ -15,6 +15,10 @@ import (
 // The 8-bit products use widening (VPMOVSXBW + VPMADDWD) or, where one side
 // is unsigned, VPMADDUBSW followed by VPMADDWD with the block scale, as
 // ggml's AVX2 kernels do; no pair sum can saturate int16 (|q| <= 63, |y| <= 127).
+// The Q4_K and Q6_K kernels (the K-quants decoding spends its time in) sum
+// the sub-blocks unscaled, gather the sums with VPHADDD and scale them with
+// one VPMULLD, and take the activation-sum terms from the bsums in vector
+// registers. Decoding runs the row kernels of quant_dot_rows_simd.go.
 
 func useFastDots() {
 	if !archsimd.X86.AVX512() {

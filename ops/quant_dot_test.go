@@ -298,8 +298,8 @@ func threadCPUSeconds() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// Hot loops allocate nothing: matmul calls Quantize once per activation row
-// and Dot once per (row, weight row) pair.
+// Hot loops allocate nothing: matmul calls Quantize (and PrepareRows) once
+// per activation row and DotRows once per worker's share of weight rows.
 func TestDotKernelsDoNotAllocate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	const n = 512
@@ -314,6 +314,16 @@ func TestDotKernelsDoNotAllocate(t *testing.T) {
 		}
 		if allocs := testing.AllocsPerRun(20, func() { k.Dot(n, w, a) }); allocs != 0 {
 			t.Errorf("%s: Dot allocates %v times", typ, allocs)
+		}
+		prep, out := a, make([]float32, 1)
+		if k.PrepareRows != nil {
+			prep = make([]byte, k.RowsActBytes(n))
+			if allocs := testing.AllocsPerRun(20, func() { k.PrepareRows(n, a, prep) }); allocs != 0 {
+				t.Errorf("%s: PrepareRows allocates %v times", typ, allocs)
+			}
+		}
+		if allocs := testing.AllocsPerRun(20, func() { k.DotRows(n, w, len(w), prep, out) }); allocs != 0 {
+			t.Errorf("%s: DotRows allocates %v times", typ, allocs)
 		}
 	}
 }
