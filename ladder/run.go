@@ -48,7 +48,7 @@ type Summary struct {
 	ValLoss      float64 // last validation loss (NaN if none)
 	Eval         map[string]float64
 	Seconds      float64
-	Tokens       int64
+	Tokens       int64 // input tokens trained on by this call (a resumed run counts from the resume)
 	Interrupted  bool
 	Adapter      string
 	Checkpoint   string
@@ -93,7 +93,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 		logEvery = max(1, total/50)
 	}
 	start := time.Now()
-	startStep := tr.Step()
+	startStep, startTokens := tr.Step(), tr.Tokens
 	var winLoss float64
 	var winTargets, winTokens int
 	var winTime time.Duration // training time of the window (validation excluded)
@@ -211,7 +211,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 	}
 	sum.Steps = tr.Step()
 	sum.Seconds = time.Since(start).Seconds()
-	sum.Tokens = tr.Tokens
+	sum.Tokens = tr.Tokens - startTokens
 	sum.PeakRSS = PeakRSS()
 	sum.LadderInputs = tr.LadderInputBytes()
 	if sum.Interrupted {

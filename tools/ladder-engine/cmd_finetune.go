@@ -151,8 +151,18 @@ func runFinetune(args []string) error {
 				return usagef("--%s cannot change when resuming (the checkpoint fixes it); allowed: --steps, --eval-every, --save-every, --log-every, --val-batches, --eval-*, -t, --out, --adapter-type", name)
 			}
 		}
+		cli := do
 		if err := json.Unmarshal([]byte(ckpt.Extra["data_options"]), &do); err != nil {
 			return fmt.Errorf("%s: data options: %w", path, err)
+		}
+		if set["eval-task"] {
+			do.EvalTask = cli.EvalTask
+		}
+		if set["eval-data"] {
+			do.EvalData = cli.EvalData
+		}
+		if set["eval-limit"] {
+			do.EvalLimit = cli.EvalLimit
 		}
 		if modelPath == "" {
 			modelPath = ckpt.Extra["model"]
@@ -328,7 +338,7 @@ func applyBuiltinDefaults(cfg *ladder.Config, to *ladder.TrainOptions, do *dataO
 		do.Context = 64
 	}
 	if !set["steps"] && !set["epochs"] {
-		to.Steps = 300
+		to.Steps = 400
 	}
 	if !set["lr"] {
 		to.LR = 1e-2
@@ -393,7 +403,7 @@ func evalHook(m *engine.Model, do dataOptions) (func(engine.Decoder) (map[string
 // printSummary ends a run with its numbers and the peak memory: the
 // process's peak RSS and the engine's own accounting by class.
 func printSummary(tr *ladder.Trainer, s ladder.Summary, m *engine.Model) {
-	fmt.Printf("\ntrained %d steps in %s: %d tokens (%.0f tokens/s); loss %.4f → %.4f",
+	fmt.Printf("\ntrained to step %d in %s: %d tokens (%.0f tokens/s); loss %.4f → %.4f",
 		s.Steps, time.Duration(s.Seconds*float64(time.Second)).Round(time.Second/10), s.Tokens,
 		float64(s.Tokens)/max(s.Seconds, 1e-9), s.FirstLoss, s.TrainLoss)
 	if s.ValLoss == s.ValLoss {
