@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,13 +84,13 @@ func runFinetune(args []string) error {
 
 	fs.IntVar(&to.Batch, "batch", to.Batch, "sequences per micro-batch")
 	fs.IntVar(&to.GradAccum, "grad-accum", to.GradAccum, "micro-batches per optimizer step")
-	lr := fs.Float64("lr", float64(to.LR), "peak learning rate")
+	lr := fs.Float64("lr", roundF32(to.LR), "peak learning rate")
 	minLR := fs.Float64("min-lr", 0, "final learning rate of the decay")
 	fs.StringVar(&to.Schedule, "schedule", to.Schedule, "learning-rate schedule: constant, linear or cosine")
 	fs.IntVar(&to.Warmup, "warmup", to.Warmup, "warmup steps (-1: 5% of the steps, at most 100)")
 	fs.StringVar(&to.Optimizer, "optimizer", to.Optimizer, "adamw, adamw8 (8-bit moments) or sgd")
-	wd := fs.Float64("weight-decay", float64(to.WeightDecay), "weight decay (norms and gates exempt)")
-	clip := fs.Float64("clip", float64(to.ClipNorm), "clip the gradient's global norm (0: off)")
+	wd := fs.Float64("weight-decay", roundF32(to.WeightDecay), "weight decay (norms and gates exempt)")
+	clip := fs.Float64("clip", roundF32(to.ClipNorm), "clip the gradient's global norm (0: off)")
 	fs.Float64Var(&to.Epochs, "epochs", to.Epochs, "passes over the training data (when --steps is 0)")
 	fs.IntVar(&to.Steps, "steps", 0, "optimizer steps (0: from --epochs)")
 	fs.IntVar(&to.EvalEvery, "eval-every", 0, "validate every N steps (0: about 10 times per run)")
@@ -449,4 +450,11 @@ func parseHalfType(flagName, s string) (gguf.Type, error) {
 		return 0, usagef("%s %q: want f32, f16 or bf16", flagName, s)
 	}
 	return t, nil
+}
+
+// roundF32 widens a float32 default to the float64 a flag shows, keeping its
+// short decimal form (2e-3, not 0.0020000000949949026).
+func roundF32(v float32) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+	return f
 }
