@@ -87,3 +87,21 @@ func roundF16Go(x, y []float32) {
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// roundActsGo rounds x into y as the dot kernel's activation encoding would
+// (plain Go); false when t is not one of the common activation types.
+func roundActsGo(t gguf.Type, x, y []float32) bool {
+	switch t {
+	case gguf.TypeQ8_0:
+		fakeQ8_0Go(x, y)
+	case gguf.TypeQ8_K:
+		fakeQ8_KGo(x, y)
+	case gguf.TypeF16:
+		roundF16Go(x, y)
+	case gguf.TypeBF16:
+		roundBF16Go(x, y)
+	default:
+		return false
+	}
+	return true
+}

@@ -15,19 +15,7 @@ import (
 // results equal the plain Go versions bit for bit (matmul_test.go).
 func roundActsFast(t gguf.Type, x, y []float32) bool {
 	if !hasAVX512 {
-		switch t {
-		case gguf.TypeQ8_0:
-			fakeQ8_0Go(x, y)
-		case gguf.TypeQ8_K:
-			fakeQ8_KGo(x, y)
-		case gguf.TypeF16:
-			roundF16Go(x, y)
-		case gguf.TypeBF16:
-			roundBF16Go(x, y)
-		default:
-			return false
-		}
-		return true
+		return roundActsGo(t, x, y)
 	}
 	switch t {
 	case gguf.TypeQ8_0:

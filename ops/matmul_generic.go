@@ -22,21 +22,7 @@ func gemmKernel(panel, a []float32, lda, depth, mr int, c []float32, ldc int, ac
 }
 
 // roundActsFast handles the common activation types in plain Go.
-func roundActsFast(t gguf.Type, x, y []float32) bool {
-	switch t {
-	case gguf.TypeQ8_0:
-		fakeQ8_0Go(x, y)
-	case gguf.TypeQ8_K:
-		fakeQ8_KGo(x, y)
-	case gguf.TypeF16:
-		roundF16Go(x, y)
-	case gguf.TypeBF16:
-		roundBF16Go(x, y)
-	default:
-		return false
-	}
-	return true
-}
+func roundActsFast(t gguf.Type, x, y []float32) bool { return roundActsGo(t, x, y) }
 
 // quantizeActFast: the plain Go build uses the kernels' own Quantize.
 func quantizeActFast(gguf.Type, []float32, []byte) bool { return false }
