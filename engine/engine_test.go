@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"ladder-engine/gguf"
 	"ladder-engine/internal/fixtures"
 )
 
@@ -314,5 +315,31 @@ func TestForwardErrors(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.gguf"), 1); err == nil {
 		t.Error("missing file: no error")
+	}
+	if _, err := Load(fixtures.Path(t, "vocab/ggml-vocab-llama-spm.gguf"), 1); err == nil || !strings.Contains(err.Error(), "no tensors") {
+		t.Errorf("vocabulary-only file: %v", err)
+	}
+	// A tensor missing in layer 0: the error names it once, not wrapped by
+	// every later layer ("layer 4: layer 3: ... layer 0: ...").
+	w := gguf.NewWriter()
+	for _, kv := range m.File.KV {
+		if err := w.SetKV(kv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range m.File.Tensors {
+		ti := &m.File.Tensors[i]
+		if ti.Name != "blk.0.ffn_down.weight" {
+			if err := w.AddTensor(ti.Name, ti.Type, ti.Ne, m.File.Data(ti)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := filepath.Join(t.TempDir(), "no-ffn-down.gguf")
+	if err := w.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, 1); err == nil || !strings.Contains(err.Error(), "layer 0: ") || !strings.Contains(err.Error(), `tensor "blk.0.ffn_down.weight" not found`) || strings.Contains(err.Error(), "layer 1") {
+		t.Errorf("missing tensor: %v", err)
 	}
 }

@@ -68,6 +68,11 @@ func FromGGUF(f *gguf.File, threads int) (*Model, error) {
 	if _, ok := archs[arch]; !ok {
 		return nil, fmt.Errorf("%s: architecture %q is not supported (supported: %s)", f.Path, arch, supportedArchs())
 	}
+	if len(f.Tensors) == 0 {
+		// a vocabulary-only GGUF (llama.cpp's ggml-vocab-*.gguf) has the
+		// metadata of a model but no weights.
+		return nil, fmt.Errorf("%s: the file has no tensors (a vocabulary-only GGUF?); give a model with weights", f.Path)
+	}
 	hp, err := readHparams(f, arch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
@@ -207,6 +212,9 @@ func (l *loader) optVector(name string, n int) []float32 {
 }
 
 func (l *loader) layer(i int, ly *Layer) {
+	if l.err != nil {
+		return // keep the first error as it is, not wrapped by every later layer
+	}
 	hp := &l.m.Hparams
 	p := fmt.Sprintf("blk.%d.", i)
 	ly.AttnNorm = l.vector(p+"attn_norm.weight", hp.NEmbd)

@@ -96,6 +96,10 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		// mmap of a directory fails with a puzzling "no such device".
+		return nil, fmt.Errorf("gguf: %s: not a regular file (a directory?); give a .gguf file", path)
+	}
 	size := st.Size()
 	if size == 0 {
 		return nil, &FormatError{Path: path, Where: "header", Msg: "empty file"}

@@ -435,6 +435,9 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(empty); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("empty file: %v (want an error naming the path)", err)
 	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v (want \"not a regular file\")", err)
+	}
 	bad := filepath.Join(dir, "bad.gguf")
 	var r raw
 	r.header(3, 1, 0).tensor("t", TypeF32, 0, 8).data(31)

@@ -45,6 +45,11 @@ func ReadARC(r io.Reader, name string) ([]ChoiceItem, error) {
 			AnswerKey json.RawMessage `json:"answerKey"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				// json's own message names a Go struct type, which tells a user nothing.
+				return fmt.Errorf("field %q is a JSON %s; want the ARC layout {\"question\": {\"stem\": ..., \"choices\": [...]}, \"answerKey\": ...}", te.Field, te.Value)
+			}
 			return err
 		}
 		if rec.Question == nil || rec.Question.Stem == nil {

@@ -68,6 +68,10 @@ func Load(opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Task != TaskPPL && s.Len() == 0 {
+		// an accuracy of 0/0 would read as a real (bad) result.
+		return nil, fmt.Errorf("eval: %s: no %s examples in the file", opts.Data, opts.Task)
+	}
 	return s, nil
 }
 

@@ -196,10 +196,16 @@ func TestGSM8KScripted(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, o := range []Options{
 		{Task: "nope", Data: "x"},
 		{Task: TaskChoice, Data: "testdata/missing.jsonl"},
 		{Task: TaskClassify, Data: "testdata/arc_small.jsonl"}, // not text/label records
+		{Task: TaskChoice, Data: empty},                        // 0/0 is not an accuracy
+		{Task: TaskGSM8K, Data: empty},
 	} {
 		if _, err := Load(o); err == nil {
 			t.Errorf("%+v: no error", o)

@@ -31,6 +31,8 @@ func runBench(args []string) error {
 	tests := []string{"pp", "tg"}
 	if len(pos) > 0 && (pos[0] == "pp" || pos[0] == "tg") {
 		tests, pos = pos[:1], pos[1:]
+	} else if len(pos) > 1 {
+		return usagef("unknown test %q: want pp or tg (before MODEL.gguf)", pos[0])
 	}
 	path, pos, err := model(pos)
 	if err != nil {
@@ -47,6 +49,9 @@ func runBench(args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := checkContext(m, "-p + -n", *nPrompt+*nGen); err != nil {
+		return err
+	}
 	d := m.NewDecoder(*nPrompt + *nGen)
 	defer d.Free()
 	rng := rand.New(rand.NewPCG(1, 2))

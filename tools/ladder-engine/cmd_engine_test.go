@@ -106,6 +106,14 @@ func TestEngineCommandUsage(t *testing.T) {
 		{runEmbedding, []string{"m.gguf", "-p", "x", "--pooling", "max"}, "--pooling"},
 		{runBench, []string{}, "no model"},
 		{runGenerate, []string{}, "no model"},
+		{runPerplexity, []string{"m.gguf", "-f", "x.txt", "-b", "0"}, "-b 0"},
+		{runGenerate, []string{"m.gguf", "-n", "-5"}, "-n -5"},
+		{runBench, []string{"pg", "m.gguf"}, `unknown test "pg"`},
+		{runFinetune, []string{"m.gguf", "--data", "x.txt", "--dir", os.TempDir(), "--out", "/nonexistent-dir/a.gguf"}, "does not exist"},
+		{runEval, []string{"m.gguf", "--task", "ppl", "--data", "x.txt", "--limit", "-3"}, "--limit"},
+		{runFinetune, []string{"m.gguf", "--data", "x.txt", "-c", "0"}, "-c 0"},
+		{runFinetune, []string{"m.gguf", "--data", "x.txt", "--val-split", "1"}, "--val-split"},
+		{runFinetune, []string{"m.gguf", "--data", "x.txt", "--eval-task", "nope"}, `--eval-task "nope"`},
 	} {
 		err := c.run(c.args)
 		var ue usageError

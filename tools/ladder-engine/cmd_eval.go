@@ -49,6 +49,9 @@ func runEval(args []string) error {
 	if *dataPath == "" {
 		return usagef("no data: pass --data FILE")
 	}
+	if *limit < 0 || *shots < 0 || *maxNew < 0 {
+		return usagef("--limit, --shots and --max-new cannot be negative")
+	}
 	opts := eval.Options{
 		Task: *task, Data: *dataPath, Limit: *limit, Template: *template,
 		Shots: *shots, ShotsData: *shotsData, MaxNew: *maxNew,
@@ -93,6 +96,9 @@ func runEval(args []string) error {
 		}
 		lm = eval.NewLM(dec, m.Tok)
 	} else {
+		if err := checkContext(m, "-c", *nCtx); err != nil {
+			return err
+		}
 		lm = eval.NewEngineLM(m, *nCtx)
 	}
 	defer lm.Free()

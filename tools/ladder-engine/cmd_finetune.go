@@ -117,6 +117,19 @@ func runFinetune(args []string) error {
 	if to.EvalEvery < 0 || to.SaveEvery < 0 || to.Steps < 0 {
 		return usagef("--eval-every, --save-every and --steps must be >= 0")
 	}
+	// Checked here, before the model and data load, so that a typo is a
+	// usage error (status 2) and costs no time.
+	if do.Context < 1 {
+		return usagef("-c %d: a training sequence must hold at least 1 token", do.Context)
+	}
+	if do.ValSplit < 0 || do.ValSplit >= 1 {
+		return usagef("--val-split %g: must lie in [0, 1)", do.ValSplit)
+	}
+	switch do.EvalTask {
+	case "", eval.TaskClassify, eval.TaskChoice, eval.TaskGSM8K, eval.TaskPPL:
+	default:
+		return usagef("--eval-task %q: want classify, choice, gsm8k or ppl", do.EvalTask)
+	}
 	atype, err := parseHalfType("--adapter-type", *adapterType)
 	if err != nil {
 		return err
@@ -142,6 +155,9 @@ func runFinetune(args []string) error {
 		path := *resume
 		if st, err := os.Stat(path); err == nil && st.IsDir() {
 			path = filepath.Join(path, ladder.CheckpointFile)
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("--resume %s: the folder has no %s (a run saves one every --save-every steps and at the end)", *resume, ladder.CheckpointFile)
+			}
 		}
 		if ckpt, err = ladder.OpenCheckpoint(path); err != nil {
 			return err
@@ -203,6 +219,13 @@ func runFinetune(args []string) error {
 	if *out == "" {
 		*out = filepath.Join(*dir, "adapter.gguf")
 	}
+	// Refuse an unwritable --out now, not after the whole run has trained.
+	if st, err := os.Stat(*out); err == nil && st.IsDir() {
+		return usagef("--out %s is a directory; give a file name", *out)
+	}
+	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+		return usagef("--out %s: the folder %s does not exist", *out, filepath.Dir(*out))
+	}
 
 	if builtin {
 		modelPath = builtinModel
@@ -237,6 +260,11 @@ func runFinetune(args []string) error {
 		return err
 	}
 	defer m.Close()
+	if do.Context > m.NCtxTrain && m.NCtxTrain > 0 {
+		// attention costs grow with the square of -c, and positions past
+		// the training context were never seen by the backbone.
+		fmt.Fprintf(os.Stderr, "warning: -c %d is larger than the model's training context %d\n", do.Context, m.NCtxTrain)
+	}
 	if os.Getenv("GOGC") == "" {
 		// Each step discards about as much heap as the trainer keeps, mostly
 		// large pointer-free buffers that are cheap to collect: collecting

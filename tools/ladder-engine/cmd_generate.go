@@ -36,6 +36,9 @@ func runGenerate(args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	if *nPredict < -1 {
+		return usagef("-n %d: want a count of tokens, or -1 for until the end of text or a full context", *nPredict)
+	}
 	text := *prompt
 	if *file != "" {
 		b, err := os.ReadFile(*file)

@@ -35,6 +35,9 @@ func runPerplexity(args []string) error {
 	if *nCtx < 2 {
 		return usagef("-c %d: the context must hold at least 2 tokens", *nCtx)
 	}
+	if *nBatch < 1 {
+		return usagef("-b %d: a batch must hold at least 1 token", *nBatch)
+	}
 	text, err := os.ReadFile(*file)
 	if err != nil {
 		return err

@@ -4,9 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"ladder-engine/engine/synth"
 	"ladder-engine/gguf"
@@ -40,6 +45,9 @@ func synthCmd(stdout io.Writer, args []string) error {
 	}
 	if out == "" {
 		return usagef("no output file: pass -o OUT.gguf")
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return usagef("-o %s is a directory; give a file name", out)
 	}
 	if _, err := synth.LookupPreset(*arch, *preset); err != nil {
 		return usagef("%v", err)
@@ -85,6 +93,29 @@ func synthCmd(stdout io.Writer, args []string) error {
 		mix = append(mix, fmt.Sprintf("%s×%d", ty, n))
 	}
 	sort.Strings(mix)
+	// A 7b preset is tens of GB: refuse up front rather than fill the disk
+	// and fail at the end.
+	var fsst unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(out), &fsst); err == nil {
+		if free := int64(fsst.Bavail) * int64(fsst.Bsize); size > free {
+			return fmt.Errorf("%s: the model needs %s but %s has only %s free", out, ops.FormatBytes(size), filepath.Dir(out), ops.FormatBytes(free))
+		}
+	}
+	// WriteFile writes a hidden temp file beside out and renames it at the
+	// end; on Ctrl-C or SIGTERM remove it instead of leaving gigabytes behind.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp*"))
+			for _, t := range tmps {
+				os.Remove(t)
+			}
+			fmt.Fprintf(os.Stderr, "ladder-engine synth: interrupted; %s not written\n", out)
+			os.Exit(1)
+		}
+	}()
 	if err := w.WriteFile(out); err != nil {
 		return err
 	}

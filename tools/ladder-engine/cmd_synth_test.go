@@ -104,6 +104,7 @@ func TestSynthCommandUsage(t *testing.T) {
 		{[]string{"--type", "iq2_xxs", "-o", o}, "iq2_xxs: writing this type is not supported"},
 		{[]string{"--type", "q4_0_M", "-o", o}, `unknown tensor type "q4_0_M"`},
 		{[]string{"extra", "-o", o}, `unexpected argument "extra"`},
+		{[]string{"-o", dir}, "is a directory"},
 	} {
 		err := synthCmd(&bytes.Buffer{}, c.args)
 		var ue usageError
