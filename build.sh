@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Go's default install place, for shells whose PATH lacks it; Go needs a HOME
+# for its caches.
+case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin" ;; esac
+[ -n "${HOME:-}" ] || export HOME="$(mktemp -d)"
+
 if ! command -v go >/dev/null 2>&1; then
   echo "build.sh: Go 1.26 is required (https://go.dev/dl); put it on PATH" >&2
   exit 1
