@@ -43,7 +43,8 @@ func adapterDecoder(m *engine.Model, path string, nCtx int) (engine.Decoder, err
 	return ladder.OpenDecoder(m, path, nCtx)
 }
 
-// checkContext refuses a -c that is negative or whose KV cache cannot fit in
+// checkContext warns when -c exceeds the training context and refuses a -c
+// that is negative or whose KV cache cannot fit in
 // the memory the system has available: allocating it would kill the process
 // with the runtime's "fatal error: out of memory", which no caller can catch.
 func checkContext(m *engine.Model, flag string, nCtx int) error {
@@ -53,6 +54,10 @@ func checkContext(m *engine.Model, flag string, nCtx int) error {
 	n := nCtx
 	if n == 0 {
 		n = m.NCtxTrain
+	}
+	if flag == "-c" && n > m.NCtxTrain {
+		// As llama.cpp: allowed, but positions past training are untrained.
+		fmt.Fprintf(os.Stderr, "warning: -c %d is larger than the model's training context %d\n", n, m.NCtxTrain)
 	}
 	// As engine.NewKVCache: K and V of every layer, f32, padded to 32.
 	pad := func(x int64) int64 { return (x + 31) / 32 * 32 }

@@ -47,9 +47,6 @@ func runPerplexity(args []string) error {
 		return err
 	}
 	defer m.Close()
-	if *nCtx > m.NCtxTrain {
-		fmt.Fprintf(os.Stderr, "warning: -c %d is larger than the model's training context %d\n", *nCtx, m.NCtxTrain)
-	}
 	// llama-perplexity: common_tokenize(text, add_special=true, parse_special=false).
 	tokens := m.Tok.Encode(string(text), true, false)
 	d, err := newDecoder(m, *adapter, *nCtx)
