@@ -15,18 +15,9 @@ import (
 // printed on stdout.
 func evalStdout(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = w
-	done := make(chan string)
-	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
-	code := dispatch(args, io.Discard)
-	w.Close()
-	os.Stdout = old
-	return code, <-done
+	var code int
+	out, _ := captureStdout(t, func() error { code = dispatch(args, io.Discard); return nil })
+	return code, out
 }
 
 func TestEvalChoiceJSON(t *testing.T) {
