@@ -32,10 +32,11 @@ func roundActsFast(t gguf.Type, x, y []float32) bool {
 	return true
 }
 
-var absMask = archsimd.BroadcastUint32x16(0x7fffffff)
-
+// absV clears the sign bits. The mask is made here, not in a package
+// variable: an AVX-512 instruction at package init would crash the program
+// on CPUs without AVX-512 before any feature check could run.
 func absV(v archsimd.Float32x16) archsimd.Float32x16 {
-	return v.AsUint32x16().And(absMask).AsFloat32x16()
+	return v.AsUint32x16().And(archsimd.BroadcastUint32x16(0x7fffffff)).AsFloat32x16()
 }
 
 func hmaxV(v archsimd.Float32x16) float32 {
