@@ -27,7 +27,7 @@ type Decoder interface {
 type ModelDecoder struct {
 	M      *Model
 	KV     *KVCache
-	hidden []float32 // (n, NEmbd), grown as needed (ops.Scratch)
+	hidden *ops.Tensor // (n, NEmbd) on the model's backend, grown as needed (ops.Scratch)
 }
 
 // NewDecoder makes a Decoder over m with a KV cache of nCtx tokens
@@ -41,14 +41,16 @@ func (d *ModelDecoder) NCtx() int   { return d.KV.NCtx }
 func (d *ModelDecoder) Len() int    { return d.KV.Len() }
 func (d *ModelDecoder) Reset()      { d.KV.Reset() }
 
-// Hidden returns a buffer for n rows of hidden states, reused between calls.
-func (d *ModelDecoder) Hidden(n int) []float32 {
-	need := n * d.M.NEmbd
-	if len(d.hidden) < need {
-		ops.Free(ops.Scratch, d.hidden)
-		d.hidden = ops.Alloc(ops.Scratch, need)
+// Hidden returns a tensor for n rows of hidden states on the model's
+// backend, reused between calls.
+func (d *ModelDecoder) Hidden(n int) *ops.Tensor {
+	if d.hidden == nil || d.hidden.Rows() < n {
+		if d.hidden != nil {
+			d.hidden.FreeTensor()
+		}
+		d.hidden = ops.TensorOn(d.M.Backend, ops.Scratch, ops.F32, n, d.M.NEmbd)
 	}
-	return d.hidden[:need]
+	return d.hidden.RowsView(0, n)
 }
 
 func (d *ModelDecoder) Decode(tokens []int32, all bool, logits []float32) error {
@@ -70,7 +72,7 @@ func (d *ModelDecoder) Decode(tokens []int32, all bool, logits []float32) error 
 	if all {
 		d.M.Logits(h, n, logits)
 	} else {
-		d.M.Logits(h[(n-1)*d.M.NEmbd:], 1, logits)
+		d.M.Logits(h.RowsView(n-1, n), 1, logits)
 	}
 	return nil
 }
@@ -78,8 +80,10 @@ func (d *ModelDecoder) Decode(tokens []int32, all bool, logits []float32) error 
 // Free releases the KV cache and buffers.
 func (d *ModelDecoder) Free() {
 	d.KV.Free()
-	ops.Free(ops.Scratch, d.hidden)
-	d.hidden = nil
+	if d.hidden != nil {
+		d.hidden.FreeTensor()
+		d.hidden = nil
+	}
 }
 
 // Embed runs tokens as a new sequence and writes their final hidden states
@@ -87,5 +91,10 @@ func (d *ModelDecoder) Free() {
 // `embedding` prints, as llama-embedding with --pooling none.
 func (d *ModelDecoder) Embed(tokens []int32, out []float32) error {
 	d.Reset()
-	return d.M.Forward(tokens, d.KV, out, nil)
+	h := d.Hidden(len(tokens))
+	if err := d.M.Forward(tokens, d.KV, h, nil); err != nil {
+		return err
+	}
+	h.ReadInto(out[:len(tokens)*d.M.NEmbd])
+	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"encoding/json"
+	"ladder-engine/ops"
 	"math"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ func TestHiddenStates(t *testing.T) {
 			kv := m.NewKVCache(512)
 			defer kv.Free()
 			h := make([]float32, n*e)
-			if err := m.Forward(ref.TokenIDs, kv, h, nil); err != nil {
+			if err := m.Forward(ref.TokenIDs, kv, hostT(m, h), nil); err != nil {
 				t.Fatal(err)
 			}
 			var maxAbs, sumD2, sumR2 float64
@@ -164,7 +165,7 @@ func TestPerplexity(t *testing.T) {
 				// All 786 chunks take ~3 s with the AVX-512 kernels, ~20 s
 				// with the plain Go ones: those score the first 150.
 				chunks = 150
-				if vectorized && !testing.Short() {
+				if ops.Vectorized() && !testing.Short() {
 					chunks = 0
 				}
 			}
@@ -272,12 +273,12 @@ func TestOnLayer(t *testing.T) {
 	h := make([]float32, n*e)
 	var layers []int
 	last := make([]float32, n*e)
-	err := m.Forward(tokens, kv, h, func(l int, x []float32) {
-		if len(x) != n*e {
-			t.Errorf("layer %d: %d values, want %d", l, len(x), n*e)
+	err := m.Forward(tokens, kv, hostT(m, h), func(l int, x *ops.Tensor) {
+		if x.Len() != n*e {
+			t.Errorf("layer %d: %d values, want %d", l, x.Len(), n*e)
 		}
 		layers = append(layers, l)
-		copy(last, x)
+		x.ReadInto(last)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -307,10 +308,10 @@ func TestForwardErrors(t *testing.T) {
 	kv := m.NewKVCache(4)
 	defer kv.Free()
 	h := make([]float32, 8*m.NEmbd)
-	if err := m.Forward([]int32{1, 2, 3, 4, 5}, kv, h, nil); err == nil || !strings.Contains(err.Error(), "context full") {
+	if err := m.Forward([]int32{1, 2, 3, 4, 5}, kv, hostT(m, h), nil); err == nil || !strings.Contains(err.Error(), "context full") {
 		t.Errorf("5 tokens in a 4-token cache: %v", err)
 	}
-	if err := m.Forward([]int32{1, 9999}, kv, h, nil); err == nil || !strings.Contains(err.Error(), "out of the vocabulary") {
+	if err := m.Forward([]int32{1, 9999}, kv, hostT(m, h), nil); err == nil || !strings.Contains(err.Error(), "out of the vocabulary") {
 		t.Errorf("token 9999: %v", err)
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.gguf"), 1); err == nil {
@@ -342,4 +343,9 @@ func TestForwardErrors(t *testing.T) {
 	if _, err := Load(p, 1); err == nil || !strings.Contains(err.Error(), "layer 0: ") || !strings.Contains(err.Error(), `tensor "blk.0.ffn_down.weight" not found`) || strings.Contains(err.Error(), "layer 1") {
 		t.Errorf("missing tensor: %v", err)
 	}
+}
+
+// hostT wraps host rows of hidden states as a CPU tensor (n, NEmbd).
+func hostT(m *Model, h []float32) *ops.Tensor {
+	return ops.NewTensor(h, len(h)/m.NEmbd, m.NEmbd)
 }

@@ -21,7 +21,10 @@ type Model struct {
 	Hparams
 	Tok  *tokenizer.Tokenizer
 	File *gguf.File
-	Pool *ops.Pool
+	// Backend runs the model; Pool is the CPU worker pool behind it (or a
+	// one-thread pool for host-side work on other backends).
+	Backend ops.Backend
+	Pool    *ops.Pool
 
 	TokenEmbd   *ops.Matrix // (NVocab, NEmbd)
 	Output      *ops.Matrix // (NVocab, NEmbd); == TokenEmbd when tied
@@ -31,8 +34,14 @@ type Model struct {
 	TiedEmbd    bool
 	weightBytes int64 // counted in ops.Weights
 
-	mu      sync.Mutex // one Forward at a time (shared scratch)
-	scratch *scratch
+	// The backbone's blocks on Backend, for BlockForward.
+	blockHP    BlockHparams
+	blocks     []BlockWeights
+	outputNorm *ops.Tensor
+
+	mu    sync.Mutex // one Forward at a time (shared scratch)
+	tape  *ops.Tape  // no-grad tape of Forward, reset after every layer
+	resid *ops.Tensor
 }
 
 // Layer holds one decoder block's weights, named after llama.cpp's
@@ -50,11 +59,17 @@ type Layer struct {
 // Load maps a GGUF model and prepares it to run on `threads` CPU threads
 // (<= 0: all). Close releases it.
 func Load(path string, threads int) (*Model, error) {
+	return LoadOn(path, threads, nil)
+}
+
+// LoadOn is Load with the model on the backend newBackend makes over the
+// worker pool (nil: the CPU backend).
+func LoadOn(path string, threads int, newBackend func(*ops.Pool) ops.Backend) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := FromGGUF(f, threads)
+	m, err := fromGGUF(f, threads, newBackend)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -63,7 +78,9 @@ func Load(path string, threads int) (*Model, error) {
 }
 
 // FromGGUF builds a Model on an open file (which it then owns: Close closes it).
-func FromGGUF(f *gguf.File, threads int) (*Model, error) {
+func FromGGUF(f *gguf.File, threads int) (*Model, error) { return fromGGUF(f, threads, nil) }
+
+func fromGGUF(f *gguf.File, threads int, newBackend func(*ops.Pool) ops.Backend) (*Model, error) {
 	arch := f.Arch()
 	if _, ok := archs[arch]; !ok {
 		return nil, fmt.Errorf("%s: architecture %q is not supported (supported: %s)", f.Path, arch, supportedArchs())
@@ -115,9 +132,75 @@ func FromGGUF(f *gguf.File, threads int) (*Model, error) {
 	}
 	m.Tok = tok
 	m.Pool = ops.NewPool(threads)
-	ops.DefaultMeter.Add(ops.Weights, m.weightBytes)
+	if newBackend == nil {
+		m.Backend = ops.NewCPU(m.Pool)
+	} else {
+		m.Backend = newBackend(m.Pool)
+	}
+	if err := m.place(); err != nil {
+		m.Pool.Close()
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	m.Backend.Meter().Add(ops.Weights, m.weightBytes)
+	m.tape = ops.NewNoGradTape(m.Backend)
 	return m, nil
 }
+
+// place puts the weights on the model's backend once: matrices through
+// PlaceMatrix, the small f32 vectors (norms, biases) as tensors (views of
+// the mapping on the CPU, copies elsewhere).
+func (m *Model) place() error {
+	be := m.Backend
+	_, onCPU := be.(*ops.CPU)
+	vec := func(v []float32) *ops.Tensor {
+		if v == nil {
+			return nil
+		}
+		if onCPU {
+			return ops.NewTensor(v, len(v))
+		}
+		t := ops.TensorOn(be, -1, ops.F32, len(v)) // counted in weightBytes
+		t.Write(v)
+		return t
+	}
+	for _, w := range []*ops.Matrix{m.TokenEmbd, m.Output} {
+		if err := be.PlaceMatrix(w); err != nil {
+			return err
+		}
+	}
+	m.blockHP = BlockHparams{NEmbd: m.NEmbd, NHead: m.NHead, NHeadKV: m.NHeadKV, HeadDim: m.HeadDim, NFF: m.NFF,
+		NormEps: m.NormEps, RopeBase: m.RopeFreqBase, RopeNeox: m.RopeNeox, RopeFreqs: m.RopeFreqs}
+	m.outputNorm = vec(m.OutputNorm)
+	m.blocks = make([]BlockWeights, len(m.Layers))
+	for i := range m.Layers {
+		ly := &m.Layers[i]
+		for _, w := range []*ops.Matrix{ly.Wq, ly.Wk, ly.Wv, ly.Wo, ly.WGate, ly.WUp, ly.WDown} {
+			if err := be.PlaceMatrix(w); err != nil {
+				return err
+			}
+		}
+		m.blocks[i] = BlockWeights{
+			AttnNorm: vec(ly.AttnNorm),
+			Wq:       ops.Frozen{M: ly.Wq}, Wk: ops.Frozen{M: ly.Wk}, Wv: ops.Frozen{M: ly.Wv}, Wo: ops.Frozen{M: ly.Wo},
+			Bq: vec(ly.Bq), Bk: vec(ly.Bk), Bv: vec(ly.Bv), Bo: vec(ly.Bo),
+			QNorm: vec(ly.QNorm), KNorm: vec(ly.KNorm),
+			FFNNorm: vec(ly.FFNNorm),
+			WGate:   ops.Frozen{M: ly.WGate}, WUp: ops.Frozen{M: ly.WUp}, WDown: ops.Frozen{M: ly.WDown},
+		}
+	}
+	return nil
+}
+
+// BlockHparams is the shape of the backbone's blocks.
+func (m *Model) BlockHparams() BlockHparams { return m.blockHP }
+
+// Block returns backbone layer l's weights as BlockForward takes them
+// (frozen GGUF matrices on the model's backend); a copy the caller may
+// change, say to put LoRA pairs on its projections.
+func (m *Model) Block(l int) BlockWeights { return m.blocks[l] }
+
+// OutputNorm is output_norm's weight as a tensor on the model's backend.
+func (m *Model) OutputNormTensor() *ops.Tensor { return m.outputNorm }
 
 // Close releases the scratch buffers, the worker pool and the file.
 func (m *Model) Close() error {
@@ -126,11 +209,12 @@ func (m *Model) Close() error {
 	if m.File == nil {
 		return nil
 	}
-	if m.scratch != nil {
-		m.scratch.free()
-		m.scratch = nil
+	m.tape.Close()
+	if m.resid != nil {
+		m.resid.FreeTensor()
+		m.resid = nil
 	}
-	ops.DefaultMeter.Add(ops.Weights, -m.weightBytes)
+	m.Backend.Meter().Add(ops.Weights, -m.weightBytes)
 	m.Pool.Close()
 	err := m.File.Close()
 	m.File = nil

@@ -271,7 +271,7 @@ func TestForwardAgainstReference(t *testing.T) {
 				h := make([]float32, len(tokens)*m.NEmbd)
 				at := 0
 				for _, k := range split {
-					if err := m.Forward(tokens[at:at+k], kv, h[at*m.NEmbd:], nil); err != nil {
+					if err := m.Forward(tokens[at:at+k], kv, hostT(m, h[at*m.NEmbd:]), nil); err != nil {
 						t.Fatal(err)
 					}
 					at += k

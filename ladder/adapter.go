@@ -194,7 +194,7 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 		for i, d := range p.t.Shape {
 			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
 		}
-		if err := w.AddTensorFunc(p.name, t, ne, encodeTensor(t, p.t.Data)); err != nil {
+		if err := w.AddTensorFunc(p.name, t, ne, encodeTensor(t, p.t.Read())); err != nil {
 			return err
 		}
 	}
@@ -374,11 +374,11 @@ func sideFromFile(f *gguf.File, m *engine.Model, grads bool) (*Side, error) {
 			s.Free()
 			return nil, fmt.Errorf("%s: tensor %q missing", f.Path, p.name)
 		}
-		if ti.NElements() != int64(len(p.t.Data)) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
+		if ti.NElements() != int64(p.t.Len()) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
 			s.Free()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
 		}
-		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.Data); err != nil {
+		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
 			s.Free()
 			return nil, fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
 		}

@@ -1,43 +1,37 @@
 package ladder
 
 import (
+	"ladder-engine/engine"
 	"ladder-engine/ops"
 )
 
 // The side network's forward pass, written once for training (a recording
 // tape; the trainer recomputes block by block, see sideForwardBackward) and
-// inference (a no-grad tape plus per-block KV caches), as DESIGN.md asks of
-// the decoder block.
-
-// blockCache holds one side block's keys and values for incremental
-// decoding: (nCtx, KVDim) each, rows 0..n-1 filled.
-type blockCache struct {
-	k, v []float32
-	n    int
-}
+// inference (a no-grad tape plus a KV cache of the side blocks). Each side
+// block is the backbone's own decoder block (engine.BlockForward) with
+// trainable weights, as DESIGN.md asks.
 
 // forwardNoGrad runs the side network on a tape that does not record
 // (evaluation, inference) over a batch of nSeq sequences of equal length
 // (rows = nSeq·n). start (rows, d_s) is Down_0 of the start input;
 // ladder[i] (rows, d_s) is Down_i of backbone layer LayerMap[i]'s output,
-// nil for free blocks; pos holds each row's position. With caches
-// (inference, nSeq = 1) each block appends its keys and values to its cache
-// and attends over all of them. After each block its output is copied into
-// ping or pong (rows·d_s values each, alternating) and the tape is reset, so
-// only one block's intermediates exist at a time. It returns a view of the
-// last block's output (rows, d_s); tp is empty afterwards.
-func (s *Side) forwardNoGrad(tp *ops.Tape, start *ops.Tensor, ladder []*ops.Tensor, pos []int32, nSeq int, caches []blockCache, ping, pong []float32) *ops.Tensor {
+// nil for free blocks; pos holds each row's position. With a cache
+// (inference, nSeq = 1) each block appends its keys and values to its layer
+// of kv and attends over all of them; the caller advances kv afterwards.
+// After each block its output is copied into ping or pong (alternating,
+// tensors of at least rows × d_s) and the tape is reset, so only one
+// block's intermediates exist at a time. It returns a view of the last
+// block's output (rows, d_s); tp is empty afterwards.
+func (s *Side) forwardNoGrad(tp *ops.Tape, start *ops.Tensor, ladder []*ops.Tensor, pos []int32, nSeq int, kv *ops.KVCache, ping, pong *ops.Tensor) *ops.Tensor {
 	h := start
-	rows, ds := start.Rows(), s.H.NEmbd
+	rows := start.Rows()
+	be := tp.Backend()
 	for i := range s.Blocks {
-		var c *blockCache
-		if caches != nil {
-			c = &caches[i]
-		}
-		out := s.segmentForward(tp, i, h, ladder[i], pos, nSeq, c)
-		copy(ping[:rows*ds], out.Data)
+		out := s.segmentForward(tp, i, h, ladder[i], pos, nSeq, kv)
+		dst := ping.RowsView(0, rows)
+		be.Copy(dst.Buf(), out.Buf())
 		tp.Reset()
-		h = ops.NewTensor(ping[:rows*ds], rows, ds)
+		h = dst
 		ping, pong = pong, ping
 	}
 	return h
@@ -45,40 +39,33 @@ func (s *Side) forwardNoGrad(tp *ops.Tape, start *ops.Tensor, ladder []*ops.Tens
 
 // segmentForward is side block i with the ladder mixed in before it: the
 // unit the trainer recomputes in its backward (activation checkpointing).
-func (s *Side) segmentForward(tp *ops.Tape, i int, h, ladder *ops.Tensor, pos []int32, nSeq int, c *blockCache) *ops.Tensor {
+func (s *Side) segmentForward(tp *ops.Tape, i int, h, ladder *ops.Tensor, pos []int32, nSeq int, kv *ops.KVCache) *ops.Tensor {
 	b := &s.Blocks[i]
 	if b.Gate != nil {
 		// LST: h_s = μ_i ⊙ h_s + (1-μ_i) ⊙ Down_i(h_b), μ_i = sigmoid(α_i/T)
 		h = tp.GatedMix(b.Gate, h, ladder, s.H.GateTemp)
 	}
-	return s.blockForward(tp, b, h, pos, nSeq, c)
+	hp := s.blockHparams()
+	w := b.weights()
+	return engine.BlockForward(tp, &hp, &w, h, pos, nSeq, kv, i)
 }
 
-// blockForward is one pre-norm llama block on the side stream h (rows, d_s):
-// h += Wo·Attention(RoPE(Wq x), RoPE(Wk x), Wv x) with x = RMSNorm(h);
-// h += Wdown·(silu(Wgate x) ⊙ Wup x) with x = RMSNorm(h).
-func (s *Side) blockForward(tp *ops.Tape, b *Block, h *ops.Tensor, pos []int32, nSeq int, c *blockCache) *ops.Tensor {
-	hp := &s.H
-	x := tp.RMSNorm(h, b.AttnNorm, hp.NormEps)
-	q := tp.RoPE(tp.Linear(x, b.Wq), hp.NHead, pos, hp.RopeBase, hp.RopeNeox, nil)
-	k := tp.RoPE(tp.Linear(x, b.Wk), hp.NHeadKV, pos, hp.RopeBase, hp.RopeNeox, nil)
-	v := tp.Linear(x, b.Wv)
-	pos0 := 0
-	if c != nil {
-		// Inference: append to the cache, attend over everything cached.
-		kvDim, n := hp.KVDim(), k.Rows()
-		pos0 = c.n
-		copy(c.k[pos0*kvDim:], k.Data)
-		copy(c.v[pos0*kvDim:], v.Data)
-		c.n += n
-		k = ops.NewTensor(c.k[:c.n*kvDim], c.n, kvDim)
-		v = ops.NewTensor(c.v[:c.n*kvDim], c.n, kvDim)
+// blockHparams is the side blocks' shape for engine.BlockForward.
+func (s *Side) blockHparams() engine.BlockHparams {
+	h := &s.H
+	return engine.BlockHparams{NEmbd: h.NEmbd, NHead: h.NHead, NHeadKV: h.NHeadKV, HeadDim: h.HeadDim, NFF: h.NFF,
+		NormEps: h.NormEps, RopeBase: h.RopeBase, RopeNeox: h.RopeNeox}
+}
+
+// weights is the block as engine.BlockForward takes it: trainable f32
+// matrices, no biases.
+func (b *Block) weights() engine.BlockWeights {
+	return engine.BlockWeights{
+		AttnNorm: b.AttnNorm,
+		Wq:       ops.Trainable{T: b.Wq}, Wk: ops.Trainable{T: b.Wk}, Wv: ops.Trainable{T: b.Wv}, Wo: ops.Trainable{T: b.Wo},
+		FFNNorm: b.FFNNorm,
+		WGate:   ops.Trainable{T: b.WGate}, WUp: ops.Trainable{T: b.WUp}, WDown: ops.Trainable{T: b.WDown},
 	}
-	a := tp.Attention(q, k, v, nSeq, hp.NHead, hp.NHeadKV, pos0)
-	h = tp.Add(h, tp.Linear(a, b.Wo))
-	x = tp.RMSNorm(h, b.FFNNorm, hp.NormEps)
-	f := tp.SwiGLU(tp.Linear(x, b.WGate), tp.Linear(x, b.WUp))
-	return tp.Add(h, tp.Linear(f, b.WDown))
 }
 
 // headForward maps the side stream h (rows, d_s) to the hidden state the

@@ -27,9 +27,10 @@ func (s *Side) projections() []projection {
 	return ps
 }
 
-// project computes y (n, d_s) = x (n, d) · Wᵀ for a ladder.
-func project(p *ops.Pool, y, x []float32, n int, w *ops.Tensor) {
-	ops.MatMul(p, y, x, n, ops.NewMatrixF32("ladder_down", w.Rows(), w.Cols(), w.Data))
+// project computes y (n, d_s) = x (n, d) · Wᵀ for a ladder into dst, on
+// a no-grad tape (reset by the caller).
+func project(tp *ops.Tape, dst, x *ops.Tensor, w *ops.Tensor) {
+	tp.Backend().Copy(dst.Buf(), tp.Linear(x, w).Buf())
 }
 
 // Decoder runs a base model with a ladder adapter: the backbone with its KV
@@ -37,38 +38,31 @@ func project(p *ops.Pool, y, x []float32, n int, w *ops.Tensor) {
 // token or in batches. It implements engine.Decoder (generate, perplexity)
 // and Truncate (eval's prefix reuse).
 type Decoder struct {
-	M      *engine.Model
-	S      *Side
-	KV     *engine.KVCache
-	caches []blockCache
-	cache  []float32 // the side caches' one allocation (ops.KVCache)
-	projs  []projection
-	tape   *ops.Tape // no-grad: counts and releases each call's buffers
+	M     *engine.Model
+	S     *Side
+	KV    *engine.KVCache
+	sKV   *ops.KVCache // the side blocks' keys and values (exact f32)
+	projs []projection
+	tape  *ops.Tape // no-grad: counts and releases each call's buffers
 
 	ownSide bool // Free releases S too (OpenDecoder)
 
-	rows int       // tokens the buffers below hold
-	base []float32 // (rows, d) output_norm of the backbone
-	emb  []float32 // (rows, d) token embeddings (start from embeddings)
-	ys   [][]float32
-	ping []float32 // (rows, d_s) block outputs, alternating
-	pong []float32
+	rows int         // tokens the buffers below hold (on the model's backend)
+	base *ops.Tensor // (rows, d) output_norm of the backbone
+	ys   []*ops.Tensor
+	ping *ops.Tensor // (rows, d_s) block outputs, alternating
+	pong *ops.Tensor
 	pos  []int32
 }
 
 // NewDecoder makes a decoder over m and the adapter s with room for nCtx
 // tokens (<= 0: the model's training context). Free releases its memory.
 func NewDecoder(m *engine.Model, s *Side, nCtx int) *Decoder {
-	d := &Decoder{M: m, S: s, KV: m.NewKVCache(nCtx), projs: s.projections(), tape: ops.NewNoGradTape(m.Pool)}
-	nCtx = d.KV.NCtx
-	kvDim := s.H.KVDim()
-	per := nCtx * kvDim
-	d.cache = ops.Alloc(ops.KVCache, 2*len(s.Blocks)*per)
-	d.caches = make([]blockCache, len(s.Blocks))
-	for i := range d.caches {
-		d.caches[i] = blockCache{k: d.cache[2*i*per : (2*i+1)*per], v: d.cache[(2*i+1)*per : (2*i+2)*per]}
-	}
-	d.ys = make([][]float32, len(d.projs))
+	s.place(m.Backend)
+	d := &Decoder{M: m, S: s, KV: m.NewKVCache(nCtx), projs: s.projections(), tape: ops.NewNoGradTape(m.Backend)}
+	h := &s.H
+	d.sKV = m.Backend.NewKVCache(len(s.Blocks), d.KV.NCtx, h.NHeadKV, h.HeadDim, false)
+	d.ys = make([]*ops.Tensor, len(d.projs))
 	return d
 }
 
@@ -85,11 +79,10 @@ func (d *Decoder) Truncate(n int) {
 		return
 	}
 	d.KV.Truncate(n)
+	d.sKV.Truncate(n)
 	if n == 0 {
 		d.KV.Reset()
-	}
-	for i := range d.caches {
-		d.caches[i].n = min(d.caches[i].n, n)
+		d.sKV.Reset()
 	}
 }
 
@@ -113,9 +106,9 @@ func (d *Decoder) Free() {
 		d.ownSide = false
 	}
 	d.KV.Free()
-	ops.Free(ops.KVCache, d.cache)
-	d.cache, d.caches = nil, nil
+	d.sKV.Free()
 	d.grow(0)
+	d.tape.Close()
 }
 
 // grow sizes the per-call buffers for n tokens (0: release them).
@@ -123,26 +116,24 @@ func (d *Decoder) grow(n int) {
 	if n != 0 && n <= d.rows {
 		return
 	}
-	ops.Free(ops.Scratch, d.base)
-	ops.Free(ops.Scratch, d.emb)
-	ops.Free(ops.Scratch, d.ping)
-	ops.Free(ops.Scratch, d.pong)
+	for _, t := range append([]*ops.Tensor{d.base, d.ping, d.pong}, d.ys...) {
+		if t != nil {
+			t.FreeTensor()
+		}
+	}
 	for i := range d.ys {
-		ops.Free(ops.Scratch, d.ys[i])
 		d.ys[i] = nil
 	}
-	d.base, d.emb, d.ping, d.pong, d.pos, d.rows = nil, nil, nil, nil, nil, n
+	d.base, d.ping, d.pong, d.pos, d.rows = nil, nil, nil, nil, n
 	if n == 0 {
 		return
 	}
+	be := d.M.Backend
 	dm, ds := d.M.NEmbd, d.S.H.NEmbd
-	d.base = ops.Alloc(ops.Scratch, n*dm)
-	d.ping, d.pong = ops.Alloc(ops.Scratch, n*ds), ops.Alloc(ops.Scratch, n*ds)
-	if d.S.H.StartLayer < 0 {
-		d.emb = ops.Alloc(ops.Scratch, n*dm)
-	}
+	d.base = ops.TensorOn(be, ops.Scratch, ops.F32, n, dm)
+	d.ping, d.pong = ops.TensorOn(be, ops.Scratch, ops.F32, n, ds), ops.TensorOn(be, ops.Scratch, ops.F32, n, ds)
 	for i := range d.ys {
-		d.ys[i] = ops.Alloc(ops.Scratch, n*ds)
+		d.ys[i] = ops.TensorOn(be, ops.Scratch, ops.F32, n, ds)
 	}
 	d.pos = make([]int32, n)
 }
@@ -178,7 +169,7 @@ func (d *Decoder) Embed(tokens []int32, out []float32) error {
 	if err != nil {
 		return err
 	}
-	copy(out, z)
+	z.ReadInto(out[:z.Len()])
 	d.tape.Reset()
 	return nil
 }
@@ -186,19 +177,23 @@ func (d *Decoder) Embed(tokens []int32, out []float32) error {
 // hidden runs the backbone and the side network over tokens and returns the
 // head's input for every token (all) or the last one, valid until the tape
 // is reset.
-func (d *Decoder) hidden(tokens []int32, all bool) ([]float32, int, error) {
+func (d *Decoder) hidden(tokens []int32, all bool) (*ops.Tensor, int, error) {
 	n := len(tokens)
 	if err := d.checkRoom(n); err != nil {
 		return nil, 0, err
 	}
 	d.grow(n)
-	m, s := d.M, d.S
-	dm, ds := m.NEmbd, s.H.NEmbd
+	m, s, tp := d.M, d.S, d.tape
 	pos0 := d.KV.Len()
-	err := m.Forward(tokens, d.KV, d.base, func(l int, h []float32) {
+	ys := make([]*ops.Tensor, len(d.ys))
+	for i := range ys {
+		ys[i] = d.ys[i].RowsView(0, n)
+	}
+	err := m.Forward(tokens, d.KV, d.base, func(l int, h *ops.Tensor) {
 		for i, p := range d.projs {
 			if p.layer == l {
-				project(m.Pool, d.ys[i][:n*ds], h, n, p.w)
+				project(tp, ys[i], h, p.w)
+				tp.Reset()
 			}
 		}
 	})
@@ -206,42 +201,40 @@ func (d *Decoder) hidden(tokens []int32, all bool) ([]float32, int, error) {
 		return nil, 0, err
 	}
 	if s.H.StartLayer < 0 {
-		m.EmbedTokens(tokens, d.emb[:n*dm])
-		project(m.Pool, d.ys[0][:n*ds], d.emb[:n*dm], n, d.projs[0].w)
+		project(tp, ys[0], m.EmbedTokens(tp, tokens), d.projs[0].w)
+		tp.Reset()
 	}
 	for i := range n {
 		d.pos[i] = int32(pos0 + i)
 	}
 	ladder := make([]*ops.Tensor, len(s.Blocks))
 	for i, p := range d.projs[1:] {
-		ladder[p.out] = ops.NewTensor(d.ys[i+1][:n*ds], n, ds)
+		ladder[p.out] = ys[i+1]
 	}
-	start := ops.NewTensor(d.ys[0][:n*ds], n, ds)
-	hs := s.forwardNoGrad(d.tape, start, ladder, d.pos[:n], 1, d.caches, d.ping, d.pong)
-	base := ops.NewTensor(d.base[:n*dm], n, dm)
+	hs := s.forwardNoGrad(tp, ys[0], ladder, d.pos[:n], 1, d.sKV, d.ping, d.pong)
+	d.sKV.Advance(n)
+	base := d.base.RowsView(0, n)
 	rows := n
 	if !all {
-		hs = ops.NewTensor(hs.Data[(n-1)*ds:n*ds], 1, ds)
-		base = ops.NewTensor(d.base[(n-1)*dm:n*dm], 1, dm)
+		hs = hs.RowsView(n-1, n)
+		base = d.base.RowsView(n-1, n)
 		rows = 1
 	}
-	z := s.headForward(d.tape, hs, base)
-	return z.Data, rows, nil
+	z := s.headForward(tp, hs, base)
+	return z, rows, nil
 }
 
 // checkRoom fails before anything runs when n more tokens do not fit, so
 // the backbone and side caches never disagree.
 func (d *Decoder) checkRoom(n int) error {
-	if d.cache == nil {
+	if d.sKV == nil || d.sKV.Bytes() == 0 {
 		return fmt.Errorf("ladder: decoder used after Free")
 	}
 	if d.KV.Len()+n > d.KV.NCtx {
 		return fmt.Errorf("ladder: context full: %d tokens cached + %d new > context size %d (raise -c)", d.KV.Len(), n, d.KV.NCtx)
 	}
-	for i := range d.caches {
-		if d.caches[i].n != d.KV.Len() {
-			return fmt.Errorf("ladder: side cache %d holds %d tokens, backbone %d (a failed call left them apart; Reset)", i, d.caches[i].n, d.KV.Len())
-		}
+	if d.sKV.Len() != d.KV.Len() {
+		return fmt.Errorf("ladder: side cache holds %d tokens, backbone %d (a failed call left them apart; Reset)", d.sKV.Len(), d.KV.Len())
 	}
 	return nil
 }

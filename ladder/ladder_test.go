@@ -37,18 +37,18 @@ func testSide(t testing.TB, m *engine.Model, cfg Config) *Side {
 	}
 	s := newSide(h, true)
 	s.initRandom(cfg.Seed, 0.1)
-	for i := range s.Up.Data {
-		s.Up.Data[i] = float32(math.Sin(float64(i))) * 0.3
+	for i := range s.Up.F32() {
+		s.Up.F32()[i] = float32(math.Sin(float64(i))) * 0.3
 	}
 	for i := range s.Blocks {
 		if g := s.Blocks[i].Gate; g != nil {
-			for j := range g.Data {
-				g.Data[j] = 0.05 * float32(j+i-1)
+			for j := range g.F32() {
+				g.F32()[j] = 0.05 * float32(j+i-1)
 			}
 		}
 	}
 	if s.HeadGate != nil {
-		fill(s.HeadGate.Data, 0) // μ = 0.5: the side path matters
+		fill(s.HeadGate.F32(), 0) // μ = 0.5: the side path matters
 	}
 	t.Cleanup(s.Free)
 	return s

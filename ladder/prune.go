@@ -42,9 +42,9 @@ func (s *Side) initPrune(m *engine.Model) {
 	H := topK(colNorm, ds)
 
 	selection := func(w *ops.Tensor) {
-		clear(w.Data)
+		clear(w.F32())
 		for k, j := range H {
-			w.Data[k*d+j] = 1
+			w.F32()[k*d+j] = 1
 		}
 	}
 	selection(s.In)
@@ -56,12 +56,12 @@ func (s *Side) initPrune(m *engine.Model) {
 		}
 	}
 	for k, j := range H {
-		s.OutNorm.Data[k] = m.OutputNorm[j]
+		s.OutNorm.F32()[k] = m.OutputNorm[j]
 	}
 	if h.Head == "side" {
-		clear(s.Up.Data)
+		clear(s.Up.F32())
 		for k, j := range H {
-			s.Up.Data[j*ds+k] = 1
+			s.Up.F32()[j*ds+k] = 1
 		}
 	}
 
@@ -103,8 +103,8 @@ func (s *Side) pruneBlock(b *Block, ly *engine.Layer, m *engine.Model, H []int, 
 		}
 	}
 	for k, j := range H {
-		b.AttnNorm.Data[k] = ly.AttnNorm[j]
-		b.FFNNorm.Data[k] = ly.FFNNorm[j]
+		b.AttnNorm.F32()[k] = ly.AttnNorm[j]
+		b.FFNNorm.F32()[k] = ly.FFNNorm[j]
 	}
 
 	// Heads: KV heads by key norm, then query heads of each group by
@@ -165,10 +165,10 @@ func (s *Side) pruneBlock(b *Block, ly *engine.Layer, m *engine.Model, H []int, 
 			}
 		}
 	}
-	copyRows(b.Wq.Data, ly.Wq, qRows, H)
-	copyRows(b.Wk.Data, ly.Wk, kRows, H)
-	copyRows(b.Wv.Data, ly.Wv, vRows, H)
-	copyRows(b.Wo.Data, ly.Wo, H, oCols)
+	copyRows(b.Wq.F32(), ly.Wq, qRows, H)
+	copyRows(b.Wk.F32(), ly.Wk, kRows, H)
+	copyRows(b.Wv.F32(), ly.Wv, vRows, H)
+	copyRows(b.Wo.F32(), ly.Wo, H, oCols)
 
 	// FFN units by gate+up row norms and down column norms.
 	gn, un := rowNorms(ly.WGate), rowNorms(ly.WUp)
@@ -186,9 +186,9 @@ func (s *Side) pruneBlock(b *Block, ly *engine.Layer, m *engine.Model, H []int, 
 	for len(F) < h.NFF { // a side FFN wider than the backbone's (tiny r)
 		F = append(F, F[len(F)%max(1, m.NFF)])
 	}
-	copyRows(b.WGate.Data, ly.WGate, F, H)
-	copyRows(b.WUp.Data, ly.WUp, F, H)
-	copyRows(b.WDown.Data, ly.WDown, H, F)
+	copyRows(b.WGate.F32(), ly.WGate, F, H)
+	copyRows(b.WUp.F32(), ly.WUp, F, H)
+	copyRows(b.WDown.F32(), ly.WDown, H, F)
 	_ = ds
 }
 

@@ -24,7 +24,10 @@ type Side struct {
 	HeadGate *ops.Tensor // (d): gated head's α (nil for other heads)
 
 	params     []param
-	data, grad []float32 // one allocation each (ops.SideParams, ops.Gradients)
+	data, grad []float32 // one allocation each (ops.SideParams, ops.Gradients), on the host
+	// On a backend other than the CPU (place): the one allocation of values
+	// and of gradients there; data and grad are then nil.
+	devData, devGrad ops.Buffer
 }
 
 // Block is one side block and the ladder that feeds it.
@@ -129,13 +132,13 @@ func newSide(h Hparams, grads bool) *Side {
 		off += n
 	}
 	for _, b := range s.Blocks {
-		fill(b.AttnNorm.Data, 1)
-		fill(b.FFNNorm.Data, 1)
+		fill(b.AttnNorm.F32(), 1)
+		fill(b.FFNNorm.F32(), 1)
 	}
-	fill(s.OutNorm.Data, 1)
+	fill(s.OutNorm.F32(), 1)
 	if s.HeadGate != nil {
 		// μ = sigmoid(α/T) = 0.95: start close to the backbone's own head.
-		fill(s.HeadGate.Data, h.GateTemp*float32(math.Log(19)))
+		fill(s.HeadGate.F32(), h.GateTemp*float32(math.Log(19)))
 	}
 	return s
 }
@@ -162,13 +165,68 @@ func fill(x []float32, v float32) {
 }
 
 // NumParams is the number of side-network values.
-func (s *Side) NumParams() int { return len(s.data) }
+func (s *Side) NumParams() int {
+	if s.devData != nil {
+		return s.devData.Len()
+	}
+	return len(s.data)
+}
+
+// place moves the parameters to be (built and initialised on the host, a
+// side network lives there on the CPU backend; elsewhere its values and
+// gradients become one allocation each on be, uploaded once).
+func (s *Side) place(be ops.Backend) {
+	if _, cpu := be.(*ops.CPU); cpu || s.devData != nil {
+		return
+	}
+	n := len(s.data)
+	s.devData = be.Alloc(ops.SideParams, ops.F32, n)
+	be.Upload(s.devData, s.data)
+	if s.grad != nil {
+		s.devGrad = be.Alloc(ops.Gradients, ops.F32, n)
+	}
+	off := 0
+	for _, p := range s.params {
+		k := p.t.Len()
+		shape := p.t.Shape
+		var t *ops.Tensor
+		if s.devGrad != nil {
+			t = ops.ParamFromBuffers(s.devData.Slice(off, k), s.devGrad.Slice(off, k), shape...)
+		} else {
+			t = ops.TensorFrom(s.devData.Slice(off, k), shape...)
+		}
+		*p.t = *t // every holder of the tensor (Blocks, In, Up, …) sees the move
+		off += k
+	}
+	ops.Free(ops.SideParams, s.data)
+	ops.Free(ops.Gradients, s.grad)
+	s.data, s.grad = nil, nil
+}
 
 // Free returns the parameter memory to the meter.
 func (s *Side) Free() {
 	ops.Free(ops.SideParams, s.data)
 	ops.Free(ops.Gradients, s.grad)
 	s.data, s.grad = nil, nil
+	if s.devData != nil {
+		be := s.devData.Backend()
+		be.Free(ops.SideParams, s.devData)
+		if s.devGrad != nil {
+			be.Free(ops.Gradients, s.devGrad)
+		}
+		s.devData, s.devGrad = nil, nil
+	}
+}
+
+// hostValues returns all parameter values in one host slice: the host
+// allocation itself on the CPU, else a copy read from the backend.
+func (s *Side) hostValues() []float32 {
+	if s.devData == nil {
+		return s.data
+	}
+	v := make([]float32, s.devData.Len())
+	s.devData.Backend().Download(v, s.devData)
+	return v
 }
 
 // initRandom draws the matrices: block weights N(0, std) with std =
@@ -200,21 +258,21 @@ func (s *Side) initRandom(seed uint64, std float32) {
 	}
 	downStd := float32(1 / math.Sqrt(float64(h.BaseEmbd)))
 	res := float32(1 / math.Sqrt(float64(2*max(1, h.NBlock))))
-	normal(s.In.Data, downStd)
+	normal(s.In.F32(), downStd)
 	for i := range s.Blocks {
 		b := &s.Blocks[i]
 		if b.Down != nil {
-			normal(b.Down.Data, downStd)
+			normal(b.Down.F32(), downStd)
 		}
-		normal(b.Wq.Data, scale(h.NEmbd))
-		normal(b.Wk.Data, scale(h.NEmbd))
-		normal(b.Wv.Data, scale(h.NEmbd))
-		normal(b.Wo.Data, scale(h.QDim())*res)
-		normal(b.WGate.Data, scale(h.NEmbd))
-		normal(b.WUp.Data, scale(h.NEmbd))
-		normal(b.WDown.Data, scale(h.NFF)*res)
+		normal(b.Wq.F32(), scale(h.NEmbd))
+		normal(b.Wk.F32(), scale(h.NEmbd))
+		normal(b.Wv.F32(), scale(h.NEmbd))
+		normal(b.Wo.F32(), scale(h.QDim())*res)
+		normal(b.WGate.F32(), scale(h.NEmbd))
+		normal(b.WUp.F32(), scale(h.NEmbd))
+		normal(b.WDown.F32(), scale(h.NFF)*res)
 	}
 	if h.Head == "side" {
-		normal(s.Up.Data, float32(1/math.Sqrt(float64(h.NEmbd))))
+		normal(s.Up.F32(), float32(1/math.Sqrt(float64(h.NEmbd))))
 	}
 }

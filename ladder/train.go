@@ -48,9 +48,13 @@ type Trainer struct {
 	opt    optim.Optimizer
 	sched  optim.Schedule
 	params []*optim.Param
-	train  *data.Batcher
-	val    []data.Example
-	fp     Fingerprint
+	// On a backend other than the CPU the optimizer works on host copies
+	// of the values and gradients (hostData, hostGrad, read and written
+	// around each update); on the CPU it works in place and these are nil.
+	hostData, hostGrad []float32
+	train              *data.Batcher
+	val                []data.Example
+	fp                 Fingerprint
 
 	tape  *ops.Tape
 	kv    *engine.KVCache
@@ -61,19 +65,18 @@ type Trainer struct {
 	Tokens int64
 }
 
-// microBuffers hold one micro-batch's backbone products, rows = B·T.
+// microBuffers hold one micro-batch's backbone products, rows = B·T, on
+// the model's backend.
 type microBuffers struct {
 	rows int
-	base []float32      // (rows, d) output_norm of the backbone (ops.Activations)
+	base *ops.Tensor    // (rows, d) output_norm of the backbone (ops.Activations)
 	x    []*ladderInput // per projection reading a layer: its kept input (nil: embeddings)
-	y    [][]float32    // per projection: (rows, d_s) Down_i·x (ops.Activations)
-	dy   [][]float32    // their gradients
-	dyT  []float32      // (d_s, rows) scratch for the projections' backward
-	hin  [][]float32    // per side block: its input (rows, d_s), kept for the recomputation
-	hout []float32      // (rows, d_s) the last block's output
-	dh   []float32      // (rows, d_s) gradients of the side stream between blocks
-	dhin []float32
-	emb  []float32 // (tile, d) embeddings re-gathered for Down_0's backward
+	y    []*ops.Tensor  // per projection: (rows, d_s) Down_i·x (ops.Activations)
+	dy   []*ops.Tensor  // their gradients
+	hin  []*ops.Tensor  // per side block: its input (rows, d_s), kept for the recomputation
+	hout *ops.Tensor    // (rows, d_s) the last block's output
+	dh   *ops.Tensor    // (rows, d_s) gradients of the side stream between blocks
+	dhin *ops.Tensor
 	pos  []int32
 }
 
@@ -130,8 +133,22 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 	if err := tr.sched.Validate(); err != nil {
 		return nil, err
 	}
+	s.place(m.Backend)
+	if s.devData != nil {
+		tr.hostData = s.hostValues()
+		tr.hostGrad = make([]float32, len(tr.hostData))
+	}
+	off := 0
 	for _, p := range s.params {
-		tr.params = append(tr.params, &optim.Param{Name: p.name, Data: p.t.Data, Grad: p.t.Grad, NoDecay: p.noDecay})
+		prm := &optim.Param{Name: p.name, NoDecay: p.noDecay}
+		if tr.hostData != nil {
+			n := p.t.Len()
+			prm.Data, prm.Grad = tr.hostData[off:off+n], tr.hostGrad[off:off+n]
+			off += n
+		} else {
+			prm.Data, prm.Grad = p.t.F32(), p.t.GradF32()
+		}
+		tr.params = append(tr.params, prm)
 	}
 	switch opts.Optimizer {
 	case "adamw", "adamw8":
@@ -148,7 +165,7 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 		return nil, err
 	}
 	ops.DefaultMeter.Add(ops.OptimState, tr.opt.StateBytes())
-	tr.tape = ops.NewTape(m.Pool)
+	tr.tape = ops.NewTape(m.Backend)
 	return tr, nil
 }
 
@@ -193,7 +210,7 @@ type StepResult struct {
 // micro-batch's backward is seeded with its token count).
 func (tr *Trainer) TrainStep() (StepResult, error) {
 	var r StepResult
-	optim.ZeroGrads(tr.params)
+	tr.zeroGrads()
 	var lossSum float64
 	for range tr.Opts.GradAccum {
 		b := tr.train.Next()
@@ -215,6 +232,7 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 		return r, fmt.Errorf("ladder: step %d: no target tokens in %d batches", tr.Step()+1, tr.Opts.GradAccum)
 	}
 	r.Loss = lossSum / float64(r.Targets)
+	tr.pullGrads()
 	optim.ScaleGrads(tr.params, 1/float32(r.Targets))
 	r.GradNorm = optim.ClipGradNorm(tr.params, tr.Opts.ClipNorm)
 	r.LR = tr.LR()
@@ -223,7 +241,32 @@ func (tr *Trainer) TrainStep() (StepResult, error) {
 		return r, nil
 	}
 	tr.opt.Step(r.LR)
+	tr.pushValues()
 	return r, nil
+}
+
+// zeroGrads clears the gradients before a step's micro-batches.
+func (tr *Trainer) zeroGrads() {
+	if tr.hostData == nil {
+		optim.ZeroGrads(tr.params)
+		return
+	}
+	tr.S.devGrad.Backend().Zero(tr.S.devGrad)
+}
+
+// pullGrads copies the gradients to the optimizer's host copies (a
+// backend other than the CPU): the one tensor read of a step.
+func (tr *Trainer) pullGrads() {
+	if tr.hostData != nil {
+		tr.S.devGrad.Backend().Download(tr.hostGrad, tr.S.devGrad)
+	}
+}
+
+// pushValues copies the updated values back to the backend.
+func (tr *Trainer) pushValues() {
+	if tr.hostData != nil {
+		tr.S.devData.Backend().Upload(tr.S.devData, tr.hostData)
+	}
 }
 
 // Validate returns the mean loss over the validation split's target tokens
@@ -268,7 +311,8 @@ func (tr *Trainer) Validate() (float64, error) {
 // batch's target count). It returns the batch's mean loss.
 func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 	m, s := tr.M, tr.S
-	d, ds, T := m.NEmbd, s.H.NEmbd, b.T
+	be := m.Backend
+	T := b.T
 	rows := b.B * T
 	tr.growBuffers(rows, T)
 	mb := &tr.mb
@@ -278,12 +322,14 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 		tr.kv = m.NewKVCache(T)
 	}
+	ng := ops.NewNoGradTape(be)
+	defer ng.Close()
 	for q := 0; q < b.B; q++ {
 		r0, n := q*T, b.Lens[q]
 		toks := b.Tokens[r0 : r0+n]
 		if n > 0 {
 			tr.kv.Reset()
-			err := m.Forward(toks, tr.kv, mb.base[r0*d:(r0+n)*d], func(l int, h []float32) {
+			err := m.Forward(toks, tr.kv, mb.base.RowsView(r0, r0+n), func(l int, h *ops.Tensor) {
 				for i, p := range tr.projs {
 					if p.layer != l {
 						continue
@@ -291,24 +337,27 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 					if train {
 						mb.x[i].put(r0, h, n)
 					}
-					project(m.Pool, mb.y[i][r0*ds:(r0+n)*ds], h, n, p.w)
+					project(ng, mb.y[i].RowsView(r0, r0+n), h, p.w)
+					ng.Reset()
 				}
 			})
 			if err != nil {
 				return 0, err
 			}
 			if tr.projs[0].layer < 0 {
-				m.EmbedTokens(toks, mb.emb[:n*d])
-				project(m.Pool, mb.y[0][r0*ds:(r0+n)*ds], mb.emb[:n*d], n, tr.projs[0].w)
+				project(ng, mb.y[0].RowsView(r0, r0+n), m.EmbedTokens(ng, toks), tr.projs[0].w)
+				ng.Reset()
 			}
 		}
 		// Padding rows: zero, so they stay finite (their loss and
 		// gradients are zero anyway: causal attention, no targets).
-		clear(mb.base[(r0+n)*d : (r0+T)*d])
-		for i := range tr.projs {
-			clear(mb.y[i][(r0+n)*ds : (r0+T)*ds])
-			if train && mb.x[i] != nil {
-				mb.x[i].zero(r0+n, r0+T)
+		if n < T {
+			be.Zero(mb.base.RowsView(r0+n, r0+T).Buf())
+			for i := range tr.projs {
+				be.Zero(mb.y[i].RowsView(r0+n, r0+T).Buf())
+				if train && mb.x[i] != nil {
+					mb.x[i].zero(r0+n, r0+T)
+				}
 			}
 		}
 	}
@@ -318,19 +367,17 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 	}
 
-	ladder := make([]*ops.Tensor, len(s.Blocks))
 	if !train {
-		tp := ops.NewNoGradTape(m.Pool)
+		ladder := make([]*ops.Tensor, len(s.Blocks))
 		for i, p := range tr.projs {
-			y := ops.NewTensor(mb.y[i][:rows*ds], rows, ds)
 			if p.out >= 0 {
-				ladder[p.out] = y
+				ladder[p.out] = mb.y[i].RowsView(0, rows)
 			}
 		}
-		hs := s.forwardNoGrad(tp, ops.NewTensor(mb.y[0][:rows*ds], rows, ds), ladder, mb.pos[:rows], b.B, nil, mb.hout, mb.dh)
-		z := s.headForward(tp, hs, ops.NewTensor(mb.base[:rows*d], rows, d))
-		loss := float64(tp.LMHeadCrossEntropy(z, m.Output, b.Targets).Data[0])
-		tp.Reset()
+		hs := s.forwardNoGrad(ng, mb.y[0].RowsView(0, rows), ladder, mb.pos[:rows], b.B, nil, mb.hout, mb.dh)
+		z := s.headForward(ng, hs, mb.base.RowsView(0, rows))
+		loss := float64(ng.LMHeadCrossEntropy(z, m.Output, b.Targets).Scalar())
+		ng.Reset()
 		return loss, nil
 	}
 	loss := tr.sideForwardBackward(b, rows)
@@ -338,14 +385,14 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 	// (Down_0 of the embeddings re-gathers them, tile by tile).
 	for i, p := range tr.projs {
 		if mb.x[i] != nil {
-			downBackward(m.Pool, p.w.Grad, mb.dy[i], mb.dyT, mb.x[i].matrix(rows), rows, ds)
+			downBackward(p.w, mb.dy[i].RowsView(0, rows), mb.x[i].rows(rows))
 			continue
 		}
 		for r0 := 0; r0 < rows; r0 += embTile {
 			r1 := min(r0+embTile, rows)
-			m.EmbedTokens(b.Tokens[r0:r1], mb.emb[:(r1-r0)*d])
-			x := ops.NewMatrixF32("embeddings", r1-r0, d, mb.emb[:(r1-r0)*d])
-			downBackward(m.Pool, p.w.Grad, mb.dy[i][r0*ds:r1*ds], mb.dyT, x, r1-r0, ds)
+			emb := m.EmbedTokens(ng, b.Tokens[r0:r1])
+			downBackward(p.w, mb.dy[i].RowsView(r0, r1), emb)
+			ng.Reset()
 		}
 	}
 	return loss, nil
@@ -363,7 +410,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 // leaves dLoss/dy in mb.dy, scaled by the batch's target count.
 func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	m, s, mb := tr.M, tr.S, &tr.mb
-	d, ds := m.NEmbd, s.H.NEmbd
+	be := m.Backend
 	pos := mb.pos[:rows]
 	ladderY := make([]int, len(s.Blocks)) // projection feeding each block, -1 none
 	for i := range ladderY {
@@ -373,11 +420,11 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 		if p.out >= 0 {
 			ladderY[p.out] = i
 		}
-		clear(mb.dy[i][:rows*ds])
+		be.Zero(mb.dy[i].RowsView(0, rows).Buf())
 	}
-	view := func(buf []float32) *ops.Tensor { return ops.NewTensor(buf[:rows*ds], rows, ds) }
-	leaf := func(buf, grad []float32) *ops.Tensor {
-		return ops.ParamFrom(buf[:rows*ds], grad[:rows*ds], rows, ds)
+	view := func(t *ops.Tensor) *ops.Tensor { return t.RowsView(0, rows) }
+	leaf := func(t, grad *ops.Tensor) *ops.Tensor {
+		return ops.ParamFromBuffers(view(t).Buf(), view(grad).Buf(), rows, s.H.NEmbd)
 	}
 	ladder := func(i int, train bool) *ops.Tensor {
 		p := ladderY[i]
@@ -391,26 +438,27 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	}
 
 	// Forward without tape, keeping each block's input.
-	ng := ops.NewNoGradTape(m.Pool)
+	ng := ops.NewNoGradTape(be)
+	defer ng.Close()
 	h := view(mb.y[0])
 	for i := range s.Blocks {
 		if i > 0 {
-			copy(mb.hin[i][:rows*ds], h.Data)
+			be.Copy(view(mb.hin[i]).Buf(), h.Buf())
 			ng.Reset()
 			h = view(mb.hin[i])
 		}
 		h = s.segmentForward(ng, i, h, ladder(i, false), pos, b.B, nil)
 	}
-	copy(mb.hout[:rows*ds], h.Data)
+	be.Copy(view(mb.hout).Buf(), h.Buf())
 	ng.Reset()
 
 	// Head and loss on the tape: dLoss/dh_out into mb.dh.
 	tp := tr.tape
-	clear(mb.dh[:rows*ds])
-	z := s.headForward(tp, leaf(mb.hout, mb.dh), ops.NewTensor(mb.base[:rows*d], rows, d))
+	be.Zero(view(mb.dh).Buf())
+	z := s.headForward(tp, leaf(mb.hout, mb.dh), view(mb.base))
 	lossT := tp.LMHeadCrossEntropy(z, m.Output, b.Targets)
-	loss := float64(lossT.Data[0])
-	tp.BackwardFrom(lossT, []float32{float32(b.NTargets)})
+	loss := float64(lossT.Scalar())
+	tp.BackwardScaled(lossT, float32(b.NTargets))
 
 	// Blocks from the top: recompute, then back-propagate dh_out → dh_in.
 	dOut, dIn := mb.dh, mb.dhin
@@ -419,11 +467,11 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 		if i == 0 {
 			in = leaf(mb.y[0], mb.dy[0]) // block 0's input is Down_0's output
 		} else {
-			clear(dIn[:rows*ds])
+			be.Zero(view(dIn).Buf())
 			in = leaf(mb.hin[i], dIn)
 		}
 		out := s.segmentForward(tp, i, in, ladder(i, true), pos, b.B, nil)
-		tp.BackwardFrom(out, dOut[:rows*ds])
+		tp.BackwardFrom(out, view(dOut))
 		dOut, dIn = dIn, dOut
 	}
 	return loss
@@ -432,51 +480,51 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 // growBuffers sizes the micro-batch buffers for rows = B·T (0: release).
 func (tr *Trainer) growBuffers(rows, T int) {
 	mb := &tr.mb
-	if rows != 0 && rows <= mb.rows && len(mb.emb) >= max(T, embTile)*tr.M.NEmbd {
+	if rows != 0 && rows <= mb.rows {
 		return
 	}
 	if rows != 0 {
 		rows = max(rows, mb.rows)
 	}
-	ops.Free(ops.Activations, mb.base)
+	free := func(t *ops.Tensor) {
+		if t != nil {
+			t.FreeTensor()
+		}
+	}
+	free(mb.base)
 	for i := range mb.x {
 		if mb.x[i] != nil {
 			mb.x[i].free()
 		}
-		ops.Free(ops.Activations, mb.y[i])
-		ops.Free(ops.Activations, mb.dy[i])
+		free(mb.y[i])
+		free(mb.dy[i])
 	}
-	ops.Free(ops.Scratch, mb.dyT)
-	ops.Free(ops.Scratch, mb.emb)
-	for _, buf := range append(mb.hin, mb.hout, mb.dh, mb.dhin) {
-		ops.Free(ops.Activations, buf)
+	for _, t := range append(mb.hin, mb.hout, mb.dh, mb.dhin) {
+		free(t)
 	}
 	*mb = microBuffers{rows: rows}
 	if rows == 0 {
 		return
 	}
+	be := tr.M.Backend
 	d, ds := tr.M.NEmbd, tr.S.H.NEmbd
-	mb.base = ops.Alloc(ops.Activations, rows*d)
+	act := func(w int) *ops.Tensor { return ops.TensorOn(be, ops.Activations, ops.F32, rows, w) }
+	mb.base = act(d)
 	mb.x = make([]*ladderInput, len(tr.projs))
-	mb.y = make([][]float32, len(tr.projs))
-	mb.dy = make([][]float32, len(tr.projs))
+	mb.y = make([]*ops.Tensor, len(tr.projs))
+	mb.dy = make([]*ops.Tensor, len(tr.projs))
 	for i, p := range tr.projs {
 		if p.layer >= 0 {
-			mb.x[i] = newLadderInput(tr.Cfg.LadderType, rows, d)
+			mb.x[i] = newLadderInput(be, tr.Cfg.LadderType, rows, d)
 		}
-		mb.y[i] = ops.Alloc(ops.Activations, rows*ds)
-		mb.dy[i] = ops.Alloc(ops.Activations, rows*ds)
+		mb.y[i] = act(ds)
+		mb.dy[i] = act(ds)
 	}
-	mb.dyT = ops.Alloc(ops.Scratch, rows*ds)
-	mb.hin = make([][]float32, len(tr.S.Blocks))
+	mb.hin = make([]*ops.Tensor, len(tr.S.Blocks))
 	for i := 1; i < len(mb.hin); i++ {
-		mb.hin[i] = ops.Alloc(ops.Activations, rows*ds)
+		mb.hin[i] = act(ds)
 	}
-	mb.hout = ops.Alloc(ops.Activations, rows*ds)
-	mb.dh = ops.Alloc(ops.Activations, rows*ds)
-	mb.dhin = ops.Alloc(ops.Activations, rows*ds)
-	// One sequence's embeddings (forward) or one tile (Down_0's backward).
-	mb.emb = ops.Alloc(ops.Scratch, max(T, embTile)*d)
+	mb.hout, mb.dh, mb.dhin = act(ds), act(ds), act(ds)
 	mb.pos = make([]int32, rows)
 }
 
@@ -485,7 +533,7 @@ func (tr *Trainer) LadderInputBytes() int64 {
 	var n int64
 	for _, x := range tr.mb.x {
 		if x != nil {
-			n += int64(len(x.f32))*4 + int64(len(x.raw))
+			n += x.bytes()
 		}
 	}
 	return n

@@ -57,7 +57,7 @@ func TestGradientCheck(t *testing.T) {
 			}
 			b := data.NewBatch(exs, []int{0, 1})
 			for _, p := range s.params {
-				clear(p.t.Grad)
+				clear(p.t.GradF32())
 			}
 			if _, err := tr.forward(b, true); err != nil {
 				t.Fatal(err)
@@ -72,7 +72,7 @@ func TestGradientCheck(t *testing.T) {
 				// the loss moves by h·|g|, far above float32 rounding, where
 				// a single coordinate's change would drown in it.
 				var norm float64
-				for _, g := range p.t.Grad {
+				for _, g := range p.t.GradF32() {
 					norm += float64(g) * float64(g)
 				}
 				norm = math.Sqrt(norm)
@@ -82,11 +82,11 @@ func TestGradientCheck(t *testing.T) {
 					}
 					continue
 				}
-				orig := append([]float32(nil), p.t.Data...)
+				orig := append([]float32(nil), p.t.F32()...)
 				const h = 1e-2
 				move := func(sign float64) float64 {
-					for i, g := range p.t.Grad {
-						p.t.Data[i] = orig[i] + float32(sign*h*float64(g)/norm)
+					for i, g := range p.t.GradF32() {
+						p.t.F32()[i] = orig[i] + float32(sign*h*float64(g)/norm)
 					}
 					l, err := tr.forward(b, false)
 					if err != nil {
@@ -95,7 +95,7 @@ func TestGradientCheck(t *testing.T) {
 					return l
 				}
 				fd := (move(1) - move(-1)) / (2 * h)
-				copy(p.t.Data, orig)
+				copy(p.t.F32(), orig)
 				g := norm / scale
 				rel := math.Abs(fd-g) / max(math.Abs(fd), math.Abs(g))
 				if rel > tc.tol {
@@ -226,7 +226,7 @@ func TestPruneInit(t *testing.T) {
 			var H []int
 			for k := 0; k < ds; k++ {
 				for j := 0; j < d; j++ {
-					if v := s.In.Data[k*d+j]; v == 1 {
+					if v := s.In.F32()[k*d+j]; v == 1 {
 						H = append(H, j)
 					} else if v != 0 {
 						t.Fatalf("side_in[%d,%d] = %g: not a selection", k, j, v)
@@ -237,7 +237,7 @@ func TestPruneInit(t *testing.T) {
 				t.Fatalf("side_in selects %d dimensions, want %d", len(H), ds)
 			}
 			for k, j := range H {
-				if s.Blocks[0].AttnNorm.Data[k] != m.Layers[s.Blocks[0].Layer].AttnNorm[j] {
+				if s.Blocks[0].AttnNorm.F32()[k] != m.Layers[s.Blocks[0].Layer].AttnNorm[j] {
 					t.Fatalf("attn_norm[%d] is not the backbone's at %d", k, j)
 				}
 			}

@@ -163,6 +163,7 @@ func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, n
 // nKV = n; generation with a cache: nSeq = 1, pos0 = cached length).
 // The softmax probabilities (nSeq, nHead, n, nKV) are kept for backward.
 func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tensor {
+	be := tp.backendFor("Attention", q, k, v)
 	mustMatch("Attention", k, v)
 	if nSeq <= 0 || nHead <= 0 || nHeadKV <= 0 || nHead%nHeadKV != 0 || q.Cols()%nHead != 0 ||
 		q.Rows()%nSeq != 0 || k.Rows()%nSeq != 0 || k.Cols() != nHeadKV*(q.Cols()/nHead) {
@@ -173,52 +174,67 @@ func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tens
 	if pos0+n > nKV {
 		panic(fmt.Sprintf("ops.Attention: queries at %d..%d but only %d keys", pos0, pos0+n-1, nKV))
 	}
-	qw, kvw := nHead*headDim, nHeadKV*headDim
-	out := tp.newLike(q)
+	out := tp.newLike(be, q)
 	rec := tp.needsGrad(q, k, v)
-	slab := nHead * n * nKV // probabilities of one sequence
-	var att []float32
+	var att Buffer
 	if rec {
-		att = tp.save(nSeq * slab)
+		att = tp.save(be, nSeq*nHead*n*nKV)
 	} else {
-		att = scratch(nSeq * slab)
-		defer freeScratch(att)
+		att = be.Alloc(Scratch, F32, nSeq*nHead*n*nKV)
+		defer be.Free(Scratch, att)
 	}
-	var kT []float32 // per worker (headDim, nKV)
+	be.Attention(out.buf, q.buf, k.buf, v.buf, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+	if rec {
+		tp.record(out, func() {
+			be.AttentionBackward(tp.grad(q), tp.grad(k), tp.grad(v), out.grad, q.buf, k.buf, v.buf, att,
+				nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+		})
+	}
+	return out
+}
+
+// attentionForwardBatch is the CPU kernel of Attention: (sequence, head)
+// pairs spread over the pool; att (nSeq, nHead, n, nKV).
+func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
+	qw, kvw := nHead*headDim, nHeadKV*headDim
+	slab := nHead * n * nKV // probabilities of one sequence
+	var kT []float32        // per worker (headDim, nKV)
 	if n >= attnTransposeMin {
-		kT = scratch(tp.workers() * headDim * nKV)
+		kT = scratch(p.Threads() * headDim * nKV)
 		defer freeScratch(kT)
 	}
-	tp.parallelWorker(nSeq*nHead, func(worker, lo, hi int) {
+	p.ForWorker(nSeq*nHead, 1, func(worker, lo, hi int) {
 		var kTw []float32
 		if kT != nil {
 			kTw = kT[worker*headDim*nKV : (worker+1)*headDim*nKV]
 		}
 		for u := lo; u < hi; u++ {
 			s, h := u/nHead, u%nHead
-			attentionHeadForward(out.Data[s*n*qw:], q.Data[s*n*qw:], k.Data[s*nKV*kvw:], v.Data[s*nKV*kvw:],
+			attentionHeadForward(out[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:],
 				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kTw)
 		}
 	})
-	if rec {
-		tp.record(out, func() {
-			dq, dk, dv := tp.grad(q), tp.grad(k), tp.grad(v)
-			datt := scratch(tp.workers() * nKV)
-			defer freeScratch(datt)
-			vT := scratch(tp.workers() * headDim * nKV)
-			defer freeScratch(vT)
-			tp.parallelWorker(nSeq*nHeadKV, func(worker, lo, hi int) {
-				for u := lo; u < hi; u++ {
-					s, hkv := u/nHeadKV, u%nHeadKV
-					attentionKVHeadBackward(sub(dq, s*n*qw), sub(dk, s*nKV*kvw), sub(dv, s*nKV*kvw),
-						out.Grad[s*n*qw:], q.Data[s*n*qw:], k.Data[s*nKV*kvw:], v.Data[s*nKV*kvw:], att[s*slab:],
-						n, nKV, nHead, nHeadKV, headDim, pos0, hkv,
-						datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV])
-				}
-			})
-		})
-	}
-	return out
+}
+
+// attentionBackwardBatch is the CPU kernel of Attention's backward:
+// (sequence, kv head) pairs over the pool, so no two workers write the same
+// dk/dv columns.
+func attentionBackwardBatch(p *Pool, dq, dk, dv, dout, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
+	qw, kvw := nHead*headDim, nHeadKV*headDim
+	slab := nHead * n * nKV
+	datt := scratch(p.Threads() * nKV)
+	defer freeScratch(datt)
+	vT := scratch(p.Threads() * headDim * nKV)
+	defer freeScratch(vT)
+	p.ForWorker(nSeq*nHeadKV, 1, func(worker, lo, hi int) {
+		for u := lo; u < hi; u++ {
+			s, hkv := u/nHeadKV, u%nHeadKV
+			attentionKVHeadBackward(sub(dq, s*n*qw), sub(dk, s*nKV*kvw), sub(dv, s*nKV*kvw),
+				dout[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:], att[s*slab:],
+				n, nKV, nHead, nHeadKV, headDim, pos0, hkv,
+				datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV])
+		}
+	})
 }
 
 // sub is buf[off:], or nil for a gradient that is not wanted.
@@ -227,4 +243,28 @@ func sub(buf []float32, off int) []float32 {
 		return nil
 	}
 	return buf[off:]
+}
+
+// AttentionKV appends k, v (n, nHeadKV·headDim) of layer l to kv at
+// positions kv.Len().. and returns the attention of q (n, nHead·headDim)
+// over every cached position (causal): inference with a cache. No
+// gradient flows (a recording tape with inputs that need one panics).
+func (tp *Tape) AttentionKV(q, k, v *Tensor, kv *KVCache, l, nHead int) *Tensor {
+	be := tp.backendFor("AttentionKV", q, k, v)
+	if tp.needsGrad(q, k, v) {
+		panic("ops.AttentionKV: inference only; train with Attention")
+	}
+	if kv.be.Device() != be.Device() {
+		panic(fmt.Sprintf("ops.AttentionKV: cache on %s, op on %s", kv.be.Device(), be.Device()))
+	}
+	n := q.Rows()
+	if l < 0 || l >= kv.NLayer || k.Rows() != n || k.Cols() != kv.nHeadKV*kv.hd || q.Cols() != nHead*kv.hd || nHead%kv.nHeadKV != 0 {
+		panic(fmt.Sprintf("ops.AttentionKV: q %v, k %v, layer %d, %d heads; cache of %d layers, %d kv heads of %d", q, k, l, nHead, kv.NLayer, kv.nHeadKV, kv.hd))
+	}
+	if kv.n+n > kv.NCtx {
+		panic(fmt.Sprintf("ops.AttentionKV: %d tokens cached + %d > %d (CheckRoom first)", kv.n, n, kv.NCtx))
+	}
+	out := tp.newLike(be, q)
+	be.AttentionKV(out.buf, q.buf, k.buf, v.buf, kv, l, n, nHead)
+	return out
 }

@@ -34,17 +34,17 @@ func benchSideBlock(b *testing.B, threads int, clock func() time.Time) {
 	const n, d, nHead, nHeadKV, nFF = 512, 256, 8, 4, 688
 	blk := newTestBlock(1, d, nHead, nHeadKV, nFF)
 	x := NewTensor(gcRand(2, n*d, 1), n, d)
-	dy := gcRand(3, n*d, 1)
+	dy := NewTensor(gcRand(3, n*d, 1), n, d)
 	pos := seqPositions(1, n)
 	pool := NewPool(threads)
 	defer pool.Close()
 	fwd := func() {
-		tp := NewNoGradTape(pool)
+		tp := NewNoGradTape(NewCPU(pool))
 		blk.forward(tp, x, 1, pos)
 		tp.Reset()
 	}
 	fwdBwd := func() {
-		tp := NewTape(pool)
+		tp := NewTape(NewCPU(pool))
 		y := blk.forward(tp, x, 1, pos)
 		tp.BackwardFrom(y, dy)
 	}

@@ -26,8 +26,8 @@ func newTestBlock(seed uint64, d, nHead, nHeadKV, nFF int) *testBlock {
 	s := float32(1 / math.Sqrt(float64(d)))
 	norm := func(k uint64) *Tensor {
 		p := gcParam(seed+k, 0.1, d)
-		for i := range p.Data {
-			p.Data[i] += 1
+		for i := range p.F32() {
+			p.F32()[i] += 1
 		}
 		return p
 	}
@@ -97,7 +97,7 @@ func TestTwoLayerBlockGradients(t *testing.T) {
 	}
 	// The gate enters as α/T (T = 0.1): a tenth of the usual step for it.
 	checkGradsSteps(t, build, params, names, []float32{0, gcStep * 0.1}, gcDefaultTol)
-	if backbone.Grad != nil {
+	if backbone.GradF32() != nil {
 		t.Error("the frozen backbone state got a gradient buffer")
 	}
 }
@@ -109,12 +109,12 @@ func TestBlockPoolMatchesSerial(t *testing.T) {
 	run := func(pool *Pool) (out []float32, grads [][]float32) {
 		b := newTestBlock(30, d, nHead, nHeadKV, nFF)
 		x := NewTensor(gcRand(4, nSeq*n*d, 1), nSeq*n, d)
-		tp := NewTape(pool)
+		tp := NewTape(NewCPU(pool))
 		y := b.forward(tp, x, nSeq, seqPositions(nSeq, n))
-		out = append([]float32(nil), y.Data...)
-		tp.Backward(tp.Sum(tp.Mul(y, NewTensor(gcRand(5, len(y.Data), 1), y.Shape...))))
+		out = append([]float32(nil), y.F32()...)
+		tp.Backward(tp.Sum(tp.Mul(y, NewTensor(gcRand(5, len(y.F32()), 1), y.Shape...))))
 		for _, p := range b.params() {
-			grads = append(grads, p.Grad)
+			grads = append(grads, p.GradF32())
 		}
 		return out, grads
 	}
@@ -173,8 +173,8 @@ func TestTinyTransformerOverfits(t *testing.T) {
 		norm:   gcParam(2, 0.1, d),
 		head:   NewMatrixF32("output", vocab, d, gcRand(3, vocab*d, 0.5)),
 	}
-	for i := range m.norm.Data {
-		m.norm.Data[i] += 1
+	for i := range m.norm.F32() {
+		m.norm.F32()[i] += 1
 	}
 	seq := gcRand(4, nSeq*(n+1), 1)
 	tokens, targets := make([]int32, 0, nSeq*n), make([]int32, 0, nSeq*n)
@@ -193,7 +193,7 @@ func TestTinyTransformerOverfits(t *testing.T) {
 
 	var ps []*optim.Param
 	for i, p := range m.params() {
-		ps = append(ps, &optim.Param{Name: fmt.Sprint(i), Data: p.Data, Grad: p.Grad})
+		ps = append(ps, &optim.Param{Name: fmt.Sprint(i), Data: p.F32(), Grad: p.GradF32()})
 	}
 	cfg := optim.DefaultAdamW()
 	cfg.WeightDecay = 0
@@ -201,7 +201,7 @@ func TestTinyTransformerOverfits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	var first, last float32
 	for step := 0; step < 300; step++ {
 		optim.ZeroGrads(ps)
@@ -209,9 +209,9 @@ func TestTinyTransformerOverfits(t *testing.T) {
 		tp.Backward(loss)
 		opt.Step(1e-2)
 		if step == 0 {
-			first = loss.Data[0]
+			first = loss.F32()[0]
 		}
-		last = loss.Data[0]
+		last = loss.F32()[0]
 		if last < 0.01 {
 			break
 		}

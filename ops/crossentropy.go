@@ -61,36 +61,62 @@ func countTargets(targets []int32, vocab int) int {
 // CrossEntropy returns the mean over non-ignored rows of
 // −log softmax(logits[i])[targets[i]]; logits is (n, vocab).
 func (tp *Tape) CrossEntropy(logits *Tensor, targets []int32) *Tensor {
+	be := tp.backendFor("CrossEntropy", logits)
 	n, vocab := logits.Rows(), logits.Cols()
 	if len(targets) != n {
 		panic(fmt.Sprintf("ops.CrossEntropy: logits %v, %d targets", logits, len(targets)))
 	}
 	count := countTargets(targets, vocab)
-	out := tp.newTensor(1)
-	var sum float64
-	for i, t := range targets {
-		if t >= 0 {
-			sum += crossentropyRow(nil, logits.Data[i*vocab:i*vocab+vocab], t, 0)
-		}
+	out := tp.newTensor(be, 1)
+	if count == 0 {
+		return out
 	}
-	if count > 0 {
-		out.Data[0] = float32(sum / float64(count))
-	}
-	if count > 0 && tp.needsGrad(logits) {
+	be.CrossEntropy(out.buf, nil, logits.buf, targets, vocab, 0, 1/float64(count))
+	if tp.needsGrad(logits) {
 		tp.record(out, func() {
-			dl := tp.grad(logits)
-			scale := out.Grad[0] / float32(count)
-			row := scratch(vocab)
-			defer freeScratch(row)
-			for i, t := range targets {
-				if t >= 0 {
-					crossentropyRow(row, logits.Data[i*vocab:i*vocab+vocab], t, scale)
-					accumulate(dl[i*vocab:i*vocab+vocab], row)
-				}
-			}
+			// d(mean)/dlogits = d(out)·(softmax − onehot)/count, with d(out)
+			// applied by a second pass over the one-value gradient.
+			tmp := be.Alloc(Scratch, F32, n*vocab)
+			defer be.Free(Scratch, tmp)
+			loss := be.Alloc(Scratch, F32, 1)
+			defer be.Free(Scratch, loss)
+			be.CrossEntropy(loss, tmp, logits.buf, targets, vocab, 1/float32(count), 0)
+			scaleByScalar(be, tp.grad(logits), tmp, out.grad)
 		})
 	}
 	return out
+}
+
+// scaleByScalar accumulates dst += g[0]·src where g is a one-value
+// gradient on the backend: one host read of a scalar (a sync point on a
+// device, once per loss).
+func scaleByScalar(be Backend, dst, src, g Buffer) {
+	var v [1]float32
+	be.Download(v[:], g)
+	be.ScaleAccumulate(dst, src, v[0])
+}
+
+// crossEntropyCPU is the CPU kernel of Backend.CrossEntropy.
+func crossEntropyCPU(loss, dlogits, logits []float32, targets []int32, vocab int, scale float32, lossScale float64) {
+	var sum float64
+	var row []float32
+	if dlogits != nil {
+		row = scratch(vocab)
+		defer freeScratch(row)
+	}
+	for i, t := range targets {
+		if t < 0 {
+			continue
+		}
+		x := logits[i*vocab : i*vocab+vocab]
+		if dlogits == nil {
+			sum += crossentropyRow(nil, x, t, 0)
+			continue
+		}
+		sum += crossentropyRow(row, x, t, scale)
+		accumulate(dlogits[i*vocab:i*vocab+vocab], row)
+	}
+	loss[0] = float32(sum * lossScale)
 }
 
 // LMHeadCrossEntropy is CrossEntropy(LinearMatrix(hidden, head), targets)
@@ -101,43 +127,41 @@ func (tp *Tape) CrossEntropy(logits *Tensor, targets []int32) *Tensor {
 // (MatMulBackwardInput) while the chunk is at hand, and only
 // dhidden (n, d) is kept for the backward, which scales it by d(loss).
 func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, targets []int32) *Tensor {
+	be := tp.backendFor("LMHeadCrossEntropy", hidden)
 	n, d := hidden.Rows(), hidden.Cols()
 	if d != head.Cols || len(targets) != n {
 		panic(fmt.Sprintf("ops.LMHeadCrossEntropy: hidden %v, head %q (%d×%d), %d targets", hidden, head.Name, head.Rows, head.Cols, len(targets)))
 	}
 	count := countTargets(targets, head.Rows)
-	out := tp.newTensor(1)
+	out := tp.newTensor(be, 1)
 	if count == 0 {
 		return out
 	}
 	rec := tp.needsGrad(hidden)
-	var dh []float32
+	var dh Buffer
 	if rec {
-		dh = tp.save(n * d)
+		dh = tp.save(be, n*d)
 	}
-	sum := lmHeadCE(tp.pool(), nil, dh, hidden.Data, n, head, targets, 1/float32(count))
-	out.Data[0] = float32(sum / float64(count))
+	be.LMHeadCE(out.buf, nil, dh, hidden.buf, n, head, targets, 1/float32(count), 1/float64(count))
 	if rec {
-		tp.record(out, func() {
-			g := out.Grad[0]
-			dx := tp.grad(hidden)
-			for i, v := range dh {
-				dx[i] += g * v
-			}
-		})
+		tp.record(out, func() { scaleByScalar(be, tp.grad(hidden), dh, out.grad) })
 	}
 	return out
 }
 
-// LMHeadNLL writes nll[i] = −log softmax(hidden[i]·headᵀ)[targets[i]] for
-// each of the n rows (0 where the target is ignored), chunked like
-// LMHeadCrossEntropy. For evaluation: perplexity, label-word scoring.
-func LMHeadNLL(p *Pool, nll, hidden []float32, n int, head *Matrix, targets []int32) {
-	if p == nil {
-		p = serialPool()
-	}
+// LMHeadNLL writes nll (n) = −log softmax(hidden[i]·headᵀ)[targets[i]] for
+// each of the n rows of hidden (0 where the target is ignored), chunked
+// like LMHeadCrossEntropy, on hidden's backend. For evaluation: perplexity,
+// label-word scoring. The values are copied out to the host (one read).
+func LMHeadNLL(nll []float32, hidden *Tensor, n int, head *Matrix, targets []int32) {
+	be := hidden.Backend()
 	countTargets(targets[:n], head.Rows)
-	lmHeadCE(p, nll, nil, hidden, n, head, targets, 0)
+	loss := be.Alloc(Scratch, F32, 1)
+	defer be.Free(Scratch, loss)
+	out := be.Alloc(Scratch, F32, n)
+	defer be.Free(Scratch, out)
+	be.LMHeadCE(loss, out, nil, hidden.buf.Slice(0, n*head.Cols), n, head, targets[:n], 0, 0)
+	be.Download(nll[:n], out)
 }
 
 // lmHeadCE runs the chunked head + softmax cross-entropy over hidden (n, d)

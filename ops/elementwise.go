@@ -33,9 +33,9 @@ func accumulate(dst, src []float32) {
 // a's rows (a bias, a per-dimension gate) rather than value for value.
 func broadcastRow(op string, a, b *Tensor) bool {
 	switch {
-	case len(b.Data) == len(a.Data):
+	case b.Len() == a.Len():
 		return false
-	case len(b.Data) == a.Cols():
+	case b.Len() == a.Cols():
 		return true
 	}
 	panic(fmt.Sprintf("ops.%s: %v and %v: want equal sizes or a row of %d", op, a, b, a.Cols()))
@@ -44,28 +44,21 @@ func broadcastRow(op string, a, b *Tensor) bool {
 // Add returns a + b. b is either a's size or one row of a.Cols() values
 // added to every row (a bias).
 func (tp *Tape) Add(a, b *Tensor) *Tensor {
+	be := tp.backendFor("Add", a, b)
 	bcast := broadcastRow("Add", a, b)
-	out := tp.newLike(a)
-	c := a.Cols()
-	if bcast {
-		for r := 0; r < a.Rows(); r++ {
-			AddForward(out.Data[r*c:r*c+c], a.Data[r*c:r*c+c], b.Data)
-		}
-	} else {
-		AddForward(out.Data, a.Data, b.Data)
-	}
+	out := tp.newLike(be, a)
+	n, c := a.Rows(), a.Cols()
+	be.Add(out.buf, a.buf, b.buf, n, c, bcast)
 	if tp.needsGrad(a, b) {
 		tp.record(out, func() {
 			if da := tp.grad(a); da != nil {
-				accumulate(da, out.Grad)
+				be.Accumulate(da, out.grad)
 			}
 			if db := tp.grad(b); db != nil {
 				if bcast {
-					for r := 0; r < a.Rows(); r++ {
-						accumulate(db, out.Grad[r*c:r*c+c])
-					}
+					be.AccumulateRows(db, out.grad, n, c)
 				} else {
-					accumulate(db, out.Grad)
+					be.Accumulate(db, out.grad)
 				}
 			}
 		})
@@ -76,16 +69,18 @@ func (tp *Tape) Add(a, b *Tensor) *Tensor {
 // Mul returns a ⊙ b. b is either a's size or one row of a.Cols() values
 // applied to every row.
 func (tp *Tape) Mul(a, b *Tensor) *Tensor {
+	be := tp.backendFor("Mul", a, b)
 	bcast := broadcastRow("Mul", a, b)
-	out := tp.newLike(a)
+	out := tp.newLike(be, a)
 	c := a.Cols()
 	if !bcast {
-		c = len(a.Data) // one "row" holding everything
+		c = a.Len() // one "row" holding everything
 	}
-	mulForward(out.Data, a.Data, b.Data, len(a.Data)/max(c, 1), c)
+	n := a.Len() / max(c, 1)
+	be.Mul(out.buf, a.buf, b.buf, n, c)
 	if tp.needsGrad(a, b) {
 		tp.record(out, func() {
-			mulBackward(tp.grad(a), tp.grad(b), out.Grad, a.Data, b.Data, len(a.Data)/max(c, 1), c)
+			be.MulBackward(tp.grad(a), tp.grad(b), out.grad, a.buf, b.buf, n, c)
 		})
 	}
 	return out
@@ -121,17 +116,11 @@ func mulBackward(da, db, dout, a, b []float32, n, c int) {
 
 // Scale returns s·a for a constant s.
 func (tp *Tape) Scale(a *Tensor, s float32) *Tensor {
-	out := tp.newLike(a)
-	for i, x := range a.Data {
-		out.Data[i] = s * x
-	}
+	be := tp.backendFor("Scale", a)
+	out := tp.newLike(be, a)
+	be.Scale(out.buf, a.buf, s)
 	if tp.needsGrad(a) {
-		tp.record(out, func() {
-			da := tp.grad(a)
-			for i, g := range out.Grad {
-				da[i] += s * g
-			}
-		})
+		tp.record(out, func() { be.ScaleAccumulate(tp.grad(a), out.grad, s) })
 	}
 	return out
 }
@@ -139,20 +128,22 @@ func (tp *Tape) Scale(a *Tensor, s float32) *Tensor {
 // Sum returns the sum of all values of a as a one-value tensor (summed in
 // double).
 func (tp *Tape) Sum(a *Tensor) *Tensor {
-	out := tp.newTensor(1)
-	var s float64
-	for _, x := range a.Data {
-		s += float64(x)
-	}
-	out.Data[0] = float32(s)
+	be := tp.backendFor("Sum", a)
+	out := tp.newTensor(be, 1)
+	be.Sum(out.buf, a.buf)
 	if tp.needsGrad(a) {
-		tp.record(out, func() {
-			da, g := tp.grad(a), out.Grad[0]
-			for i := range da {
-				da[i] += g
-			}
-		})
+		tp.record(out, func() { be.SumBackward(tp.grad(a), out.grad) })
 	}
+	return out
+}
+
+// RoundF16 returns a rounded to float16 precision (no gradient: the
+// inference path's model of llama.cpp's f16 KV cache).
+func (tp *Tape) RoundF16(a *Tensor) *Tensor {
+	be := tp.backendFor("RoundF16", a)
+	out := tp.newLike(be, a)
+	be.Copy(out.buf, a.buf)
+	be.RoundF16(out.buf)
 	return out
 }
 
@@ -166,16 +157,17 @@ func sigmoid(x float32) float32 {
 // (a scalar gate) or a.Cols() values (one gate per dimension). a and b have
 // the same shape.
 func (tp *Tape) GatedMix(alpha, a, b *Tensor, temp float32) *Tensor {
+	be := tp.backendFor("GatedMix", alpha, a, b)
 	mustMatch("GatedMix", a, b)
 	c := a.Cols()
-	if len(alpha.Data) != 1 && len(alpha.Data) != c {
+	if alpha.Len() != 1 && alpha.Len() != c {
 		panic(fmt.Sprintf("ops.GatedMix: gate %v, want 1 or %d values", alpha, c))
 	}
-	out := tp.newLike(a)
-	gatedMixForward(out.Data, a.Data, b.Data, alpha.Data, a.Rows(), c, temp)
+	out := tp.newLike(be, a)
+	be.GatedMix(out.buf, a.buf, b.buf, alpha.buf, a.Rows(), c, temp)
 	if tp.needsGrad(alpha, a, b) {
 		tp.record(out, func() {
-			gatedMixBackward(tp.grad(alpha), tp.grad(a), tp.grad(b), out.Grad, a.Data, b.Data, alpha.Data, a.Rows(), c, temp)
+			be.GatedMixBackward(tp.grad(alpha), tp.grad(a), tp.grad(b), out.grad, a.buf, b.buf, alpha.buf, a.Rows(), c, temp)
 		})
 	}
 	return out

@@ -5,13 +5,15 @@ import "fmt"
 // Embedding looks up rows of table (vocab, c) for ids → (len(ids), c).
 // The table may be frozen or trainable; its gradient is a scatter-add.
 func (tp *Tape) Embedding(table *Tensor, ids []int32) *Tensor {
+	be := tp.backendFor("Embedding", table)
 	vocab, c := table.Rows(), table.Cols()
-	out := tp.newTensor(len(ids), c)
-	embeddingForward(out.Data, table.Data, ids, vocab, c)
+	for _, id := range ids {
+		checkID(id, vocab)
+	}
+	out := tp.newTensor(be, len(ids), c)
+	be.Embedding(out.buf, table.buf, ids, vocab, c)
 	if tp.needsGrad(table) {
-		tp.record(out, func() {
-			embeddingBackward(tp.grad(table), out.Grad, ids, c)
-		})
+		tp.record(out, func() { be.EmbeddingBackward(tp.grad(table), out.grad, ids, c) })
 	}
 	return out
 }
@@ -19,11 +21,12 @@ func (tp *Tape) Embedding(table *Tensor, ids []int32) *Tensor {
 // EmbeddingMatrix looks up rows of a frozen table in any GGUF encoding
 // (token_embd) → (len(ids), Cols), dequantized. No gradient flows.
 func (tp *Tape) EmbeddingMatrix(table *Matrix, ids []int32) *Tensor {
-	out := tp.newTensor(len(ids), table.Cols)
-	for i, id := range ids {
+	be := tp.backendFor("EmbeddingMatrix")
+	for _, id := range ids {
 		checkID(id, table.Rows)
-		table.DequantizeRow(int(id), out.Data[i*table.Cols:(i+1)*table.Cols])
 	}
+	out := tp.newTensor(be, len(ids), table.Cols)
+	be.EmbeddingMatrix(out.buf, table, ids)
 	return out
 }
 

@@ -181,7 +181,7 @@ func TestAttentionBatchMatchesPerSequence(t *testing.T) {
 		want := make([]float32, n*nHead*hd)
 		AttentionForward(want, q[s*n*nHead*hd:], k[s*n*nHeadKV*hd:], v[s*n*nHeadKV*hd:], n, n, nHead, nHeadKV, hd, 0, att)
 		for i, w := range want {
-			if g := got.Data[s*n*nHead*hd+i]; g != w {
+			if g := got.F32()[s*n*nHead*hd+i]; g != w {
 				t.Fatalf("sequence %d value %d: %g, want %g", s, i, g, w)
 			}
 		}
@@ -213,16 +213,16 @@ func TestSwiGLUForward(t *testing.T) {
 func TestCrossEntropyValue(t *testing.T) {
 	logits := NewTensor([]float32{0, float32(math.Log(3)), 5, 5}, 2, 2)
 	loss := (*Tape)(nil).CrossEntropy(logits, []int32{0, -100})
-	if !closeRel(loss.Data[0], math.Log(4), 1e-6) {
-		t.Fatalf("loss = %g, want ln 4 = %g", loss.Data[0], math.Log(4))
+	if !closeRel(loss.F32()[0], math.Log(4), 1e-6) {
+		t.Fatalf("loss = %g, want ln 4 = %g", loss.F32()[0], math.Log(4))
 	}
 	// Two rows, one per target: mean of ln 4 and ln(4/3).
 	loss = (*Tape)(nil).CrossEntropy(NewTensor([]float32{0, float32(math.Log(3)), 0, float32(math.Log(3))}, 2, 2), []int32{0, 1})
-	if want := (math.Log(4) + math.Log(4.0/3)) / 2; !closeRel(loss.Data[0], want, 1e-6) {
-		t.Fatalf("loss = %g, want %g", loss.Data[0], want)
+	if want := (math.Log(4) + math.Log(4.0/3)) / 2; !closeRel(loss.F32()[0], want, 1e-6) {
+		t.Fatalf("loss = %g, want %g", loss.F32()[0], want)
 	}
-	if loss := (*Tape)(nil).CrossEntropy(logits, []int32{-1, -1}); loss.Data[0] != 0 {
-		t.Fatalf("all ignored: loss = %g, want 0", loss.Data[0])
+	if loss := (*Tape)(nil).CrossEntropy(logits, []int32{-1, -1}); loss.F32()[0] != 0 {
+		t.Fatalf("all ignored: loss = %g, want 0", loss.F32()[0])
 	}
 }
 
@@ -236,30 +236,30 @@ func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
 	hidden := gcParam(2, 1, n, d)
 	targets := []int32{5, -100, vocab - 1, 0, 17, -100, 33}
 
-	tp := NewTape(NewPool(2))
+	tp := NewTape(NewCPU(NewPool(2)))
 	fused := tp.LMHeadCrossEntropy(hidden, head, targets)
 	tp.Backward(fused)
-	gotGrad := append([]float32(nil), hidden.Grad...)
+	gotGrad := append([]float32(nil), hidden.GradF32()...)
 
 	hidden.ZeroGrad()
-	tp2 := NewTape(nil)
+	tp2 := NewTape(NewCPU(nil))
 	plain := tp2.CrossEntropy(tp2.LinearMatrix(hidden, head), targets)
 	tp2.Backward(plain)
-	if !closeRel(fused.Data[0], float64(plain.Data[0]), 1e-5) {
-		t.Fatalf("fused loss %g, unfused %g", fused.Data[0], plain.Data[0])
+	if !closeRel(fused.F32()[0], float64(plain.F32()[0]), 1e-5) {
+		t.Fatalf("fused loss %g, unfused %g", fused.F32()[0], plain.F32()[0])
 	}
 	for i, g := range gotGrad {
-		if !closeRel(g, float64(hidden.Grad[i]), 1e-4) {
-			t.Fatalf("dhidden[%d]: fused %g, unfused %g", i, g, hidden.Grad[i])
+		if !closeRel(g, float64(hidden.GradF32()[i]), 1e-4) {
+			t.Fatalf("dhidden[%d]: fused %g, unfused %g", i, g, hidden.GradF32()[i])
 		}
 	}
 	nll := make([]float32, n)
-	LMHeadNLL(nil, nll, hidden.Data, n, head, targets)
+	LMHeadNLL(nll, hidden, n, head, targets)
 	var sum float64
 	for _, v := range nll {
 		sum += float64(v)
 	}
-	if nll[1] != 0 || !closeRel(float32(sum/5), float64(plain.Data[0]), 1e-5) {
-		t.Fatalf("LMHeadNLL %v: mean %g, want %g", nll, sum/5, plain.Data[0])
+	if nll[1] != 0 || !closeRel(float32(sum/5), float64(plain.F32()[0]), 1e-5) {
+		t.Fatalf("LMHeadNLL %v: mean %g, want %g", nll, sum/5, plain.F32()[0])
 	}
 }

@@ -60,13 +60,13 @@ func gcAnalytic(build func(tp *Tape) *Tensor, params []*Tensor) (grads [][]float
 	for _, p := range params {
 		p.ZeroGrad()
 	}
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	out := build(tp)
-	r = gcRand(99, len(out.Data), 1)
+	r = gcRand(99, len(out.F32()), 1)
 	loss := tp.Sum(tp.Mul(out, NewTensor(r, out.Shape...)))
 	tp.Backward(loss)
 	for _, p := range params {
-		grads = append(grads, append([]float32(nil), p.Grad...))
+		grads = append(grads, append([]float32(nil), p.GradF32()...))
 	}
 	return grads, r
 }
@@ -74,15 +74,15 @@ func gcAnalytic(build func(tp *Tape) *Tensor, params []*Tensor) (grads [][]float
 // gcNumeric returns the finite-difference gradient of Σ build(nil)⊙r with
 // respect to every value of p, with step h.
 func gcNumeric(build func(tp *Tape) *Tensor, p *Tensor, r []float32, h float32) []float64 {
-	loss := func() float64 { return gcProject(build(nil).Data, r) }
-	num := make([]float64, len(p.Data))
-	for i, v := range p.Data {
+	loss := func() float64 { return gcProject(build(nil).F32(), r) }
+	num := make([]float64, len(p.F32()))
+	for i, v := range p.F32() {
 		at := func(k float32) float64 {
-			p.Data[i] = v + k*h
+			p.F32()[i] = v + k*h
 			return loss()
 		}
 		num[i] = (-at(2) + 8*at(1) - 8*at(-1) + at(-2)) / (12 * float64(h))
-		p.Data[i] = v
+		p.F32()[i] = v
 	}
 	return num
 }

@@ -10,19 +10,24 @@ import (
 // Linear computes x·wᵀ: x (n, in), w (out, in) → (n, out), llama's
 // convention (ggml_mul_mat with the weight's rows as output features).
 // w is usually a trainable parameter; x may be frozen (a backbone hidden
-// state) or an intermediate.
+// state, in f32, f16 or bf16) or an intermediate.
 func (tp *Tape) Linear(x, w *Tensor) *Tensor {
+	be := tp.backendFor("Linear", x, w)
 	in, outF := w.Cols(), w.Rows()
 	if x.Cols() != in {
 		panic(fmt.Sprintf("ops.Linear: input %v, weight %v: want input columns %d", x, w, in))
 	}
 	n := x.Rows()
-	out := tp.newTensor(append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), outF)...)
-	p := tp.pool()
-	linearForward(p, out.Data, x.Data, w.Data, n, in, outF)
+	out := tp.newTensor(be, append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), outF)...)
+	be.LinearF32(out.buf, x.buf, w.buf, n, in, outF)
 	if tp.needsGrad(x, w) {
 		tp.record(out, func() {
-			linearBackward(p, tp.grad(x), tp.grad(w), out.Grad, x.Data, w.Data, n, in, outF)
+			if dx := tp.grad(x); dx != nil {
+				be.LinearBackwardInput(dx, out.grad, w.buf, n, in, outF)
+			}
+			if dw := tp.grad(w); dw != nil {
+				be.LinearBackwardWeight(dw, out.grad, x.buf, n, in, outF)
+			}
 		})
 	}
 	return out
@@ -30,19 +35,23 @@ func (tp *Tape) Linear(x, w *Tensor) *Tensor {
 
 // LinearMatrix computes x·wᵀ for a frozen weight in any GGUF encoding
 // (the LM head, backbone weights under LoRA): x (n, w.Cols) → (n, w.Rows).
-// The gradient flows to x only.
+// The gradient flows to x only. Inference rounds x as llama.cpp does (to
+// the weight's 8-bit or f16 activation type); when x needs a gradient the
+// product is exact (MatMulExact), QLoRA's numerics.
 func (tp *Tape) LinearMatrix(x *Tensor, w *Matrix) *Tensor {
+	be := tp.backendFor("LinearMatrix", x)
 	if x.Cols() != w.Cols {
 		panic(fmt.Sprintf("ops.LinearMatrix: input %v, weight %q (%d×%d): want input columns %d", x, w.Name, w.Rows, w.Cols, w.Cols))
 	}
 	n := x.Rows()
-	out := tp.newTensor(append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), w.Rows)...)
-	p := tp.pool()
-	MatMul(p, out.Data, x.Data, n, w)
+	out := tp.newTensor(be, append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), w.Rows)...)
 	if tp.needsGrad(x) {
-		tp.record(out, func() {
-			MatMulBackwardInput(p, tp.grad(x), out.Grad, n, w)
-		})
+		be.MatMulExact(out.buf, x.buf, n, w)
+	} else {
+		be.MatMul(out.buf, x.buf, n, w)
+	}
+	if tp.needsGrad(x) {
+		tp.record(out, func() { be.MatMulBackwardInput(tp.grad(x), out.grad, n, w) })
 	}
 	return out
 }
@@ -114,6 +123,7 @@ type BF16Weight struct {
 
 // NewBF16Weight makes the bf16 copy of master (rows, cols) and syncs it.
 func NewBF16Weight(name string, master *Tensor) *BF16Weight {
+	hostF32(master.buf) // CPU only
 	rows, cols := master.Rows(), master.Cols()
 	raw := make([]uint16, rows*cols)
 	DefaultMeter.Add(SideParams, int64(2*len(raw)))
@@ -128,7 +138,7 @@ func NewBF16Weight(name string, master *Tensor) *BF16Weight {
 
 // Sync rounds the master weights into the bf16 copy (nearest even).
 func (w *BF16Weight) Sync() {
-	if err := gguf.Quantize(gguf.TypeBF16, w.Master.Data, w.Half.Raw); err != nil {
+	if err := gguf.Quantize(gguf.TypeBF16, w.Master.F32(), w.Half.Raw); err != nil {
 		panic(fmt.Sprintf("ops: bf16 weight %q: %v", w.Half.Name, err))
 	}
 }
@@ -147,18 +157,17 @@ func uint16Bytes(u []uint16) []byte {
 }
 
 // LinearBF16 is Linear with the bf16 copy of w in the products: x (n, cols)
-// → (n, rows). The weight gradient is the f32 doutᵀ·x into w.Master.Grad.
+// → (n, rows). The weight gradient is the f32 doutᵀ·x into w.Master's
+// gradient. (CPU backend: the bf16 copy is a host Matrix.)
 func (tp *Tape) LinearBF16(x *Tensor, w *BF16Weight) *Tensor {
+	be := tp.backendFor("LinearBF16", x, w.Master)
 	out := tp.LinearMatrix(x, w.Half)
 	if !tp.needsGrad(w.Master) {
 		return out
 	}
-	p := tp.pool()
 	n, c, oc := x.Rows(), w.Half.Cols, w.Half.Rows
 	if !out.requiresGrad { // x frozen: LinearMatrix recorded nothing
-		tp.record(out, func() {
-			linearBackward(p, nil, tp.grad(w.Master), out.Grad, x.Data, nil, n, c, oc)
-		})
+		tp.record(out, func() { be.LinearBackwardWeight(tp.grad(w.Master), out.grad, x.buf, n, c, oc) })
 		return out
 	}
 	// LinearMatrix recorded the input gradient; add the weight's to it.
@@ -166,45 +175,7 @@ func (tp *Tape) LinearBF16(x *Tensor, w *BF16Weight) *Tensor {
 	inputBackward := r.backward
 	r.backward = func() {
 		inputBackward()
-		linearBackward(p, nil, tp.grad(w.Master), out.Grad, x.Data, nil, n, c, oc)
+		be.LinearBackwardWeight(tp.grad(w.Master), out.grad, x.buf, n, c, oc)
 	}
 	return out
-}
-
-// LinearFrozenInput is Linear for a frozen input kept encoded — a
-// backbone hidden state stored as f16/bf16 (or f32) for the ladder's down
-// projections: x (n, c) as a Matrix, w (oc, c) trainable → (n, oc). The
-// tape keeps only x's encoded bytes; the f32 rows are decoded into scratch
-// for the forward and again for the weight gradient, so stored activations
-// cost x's encoding, not f32.
-func (tp *Tape) LinearFrozenInput(x *Matrix, w *Tensor) *Tensor {
-	n, c, oc := x.Rows, x.Cols, w.Rows()
-	if w.Cols() != c {
-		panic(fmt.Sprintf("ops.LinearFrozenInput: input %q (%d×%d), weight %v: want weight columns %d", x.Name, n, c, w, c))
-	}
-	out := tp.newTensor(n, oc)
-	p := tp.pool()
-	xf := decodeRows(p, x)
-	linearForward(p, out.Data, xf, w.Data, n, c, oc)
-	freeScratch(xf)
-	if tp.needsGrad(w) {
-		tp.record(out, func() {
-			xf := decodeRows(p, x)
-			linearBackward(p, nil, tp.grad(w), out.Grad, xf, nil, n, c, oc)
-			freeScratch(xf)
-		})
-	}
-	return out
-}
-
-// decodeRows returns all rows of m as f32 scratch (Rows, Cols); the caller
-// frees it with freeScratch.
-func decodeRows(p *Pool, m *Matrix) []float32 {
-	buf := scratch(m.Rows * m.Cols)
-	p.For(m.Rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			m.DequantizeRow(r, buf[r*m.Cols:(r+1)*m.Cols])
-		}
-	})
-	return buf
 }

@@ -172,6 +172,29 @@ func MatMulBackwardInput(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 	})
 }
 
+// MatMulExact is MatMul without llama.cpp's rounding of the activations
+// to 8 bits (or f16): out (n, Rows) = in (n, Cols) · Wᵀ with W dequantized
+// block by block and every product in float32, as QLoRA computes with a
+// frozen quantized weight. Training takes it, because the rounded product
+// is piecewise constant in the input (its steps would break finite-
+// difference checks and are no part of the gradient MatMulBackwardInput
+// gives).
+func MatMulExact(p *Pool, out, in []float32, n int, w *Matrix) {
+	if n == 0 {
+		return
+	}
+	if len(in) < n*w.Cols || len(out) < n*w.Rows {
+		panic(fmt.Sprintf("ops.MatMulExact %q: in %d / out %d values, want %d×%d / %d×%d", w.Name, len(in), len(out), n, w.Cols, n, w.Rows))
+	}
+	if w.F32 != nil {
+		matmulF32(p, out, in, n, w)
+		return
+	}
+	p.mmu.Lock()
+	defer p.mmu.Unlock()
+	matmulGEMMOpt(p, out, in, n, w, true)
+}
+
 // DotF32 returns Σ x[i]·y[i] over len(x) with the matmul's float32 kernel
 // (AVX-512 in the GOEXPERIMENT=simd build), for other packages' hot loops.
 func DotF32(x, y []float32) float32 { return dotF32(x, y) }

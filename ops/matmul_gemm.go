@@ -59,13 +59,19 @@ const gemmKC = 256
 // Q4_1/Q5_1, whose minimum term llama.cpp takes from the Q8_1 activation's
 // f16-rounded block sum where we use the exact one (~1e-4 relative).
 func matmulGEMM(p *Pool, out, in []float32, n int, w *Matrix) {
+	matmulGEMMOpt(p, out, in, n, w, false)
+}
+
+// matmulGEMMOpt is matmulGEMM; exact skips the activations' rounding to the
+// weight's dot-kernel type (training: a smooth function of the input).
+func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
 	if len(g.panel) < p.threads {
 		g.panel = make([][]float32, p.threads)
 	}
 	a := in
-	if w.F32 == nil {
+	if w.F32 == nil && !exact {
 		g.act = growF32(g.act, n*cols)
 		a = g.act
 		actBytes, err := gguf.RowSize(w.kernel.ActType, cols)

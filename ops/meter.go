@@ -16,7 +16,7 @@ const (
 	Gradients                   // gradients of trainable parameters
 	OptimState                  // optimizer moments
 	Activations                 // activations saved on the tape for backward
-	KVCache                     // attention key/value caches
+	KVMem                       // attention key/value caches (KVCache)
 	Scratch                     // transient buffers reused layer after layer
 	numClasses
 )

@@ -112,8 +112,8 @@ func TestLinearBF16(t *testing.T) {
 	for i, v := range rounded[:c] {
 		// bf16 keeps 8 significant bits: rounding moves a value by at most half
 		// an ulp, 2^-9 of the binade start, so ≤ 2^-8 of the value.
-		if m := master.Data[i]; math.Abs(float64(v-m)) > math.Abs(float64(m))/256 {
-			t.Fatalf("bf16 value %g far from master %g", v, master.Data[i])
+		if m := master.F32()[i]; math.Abs(float64(v-m)) > math.Abs(float64(m))/256 {
+			t.Fatalf("bf16 value %g far from master %g", v, master.F32()[i])
 		}
 	}
 	for r := 0; r < oc; r++ {
@@ -126,11 +126,11 @@ func TestLinearBF16(t *testing.T) {
 		x.ZeroGrad()
 		master.ZeroGrad()
 		ref.ZeroGrad()
-		tp := NewTape(nil)
+		tp := NewTape(NewCPU(nil))
 		y := lin(tp)
-		out = append([]float32(nil), y.Data...)
+		out = append([]float32(nil), y.F32()...)
 		tp.Backward(tp.Sum(tp.Mul(y, r)))
-		return out, append([]float32(nil), x.Grad...), append(append([]float32(nil), master.Grad...), ref.Grad...)
+		return out, append([]float32(nil), x.GradF32()...), append(append([]float32(nil), master.GradF32()...), ref.GradF32()...)
 	}
 	out, dx, dw := run(func(tp *Tape) *Tensor { return tp.LinearBF16(x, w) })
 	wantOut, wantDx, wantDw := run(func(tp *Tape) *Tensor { return tp.Linear(x, ref) })
@@ -153,13 +153,13 @@ func TestLinearBF16(t *testing.T) {
 		}
 	}
 	// A frozen input: only the weight gradient is recorded.
-	frozen := NewTensor(x.Data, n, c)
+	frozen := NewTensor(x.F32(), n, c)
 	master.ZeroGrad()
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	tp.Backward(tp.Sum(tp.Mul(tp.LinearBF16(frozen, w), r)))
 	for i := 0; i < oc*c; i++ {
-		if !closeRel(master.Grad[i], float64(wantDw[oc*c+i]), 1e-5) {
-			t.Fatalf("frozen input: dw[%d] = %g, want %g", i, master.Grad[i], wantDw[oc*c+i])
+		if !closeRel(master.GradF32()[i], float64(wantDw[oc*c+i]), 1e-5) {
+			t.Fatalf("frozen input: dw[%d] = %g, want %g", i, master.GradF32()[i], wantDw[oc*c+i])
 		}
 	}
 }
@@ -174,32 +174,31 @@ func TestLinearFrozenInput(t *testing.T) {
 		if err := gguf.Quantize(typ, xs, raw); err != nil {
 			t.Fatal(err)
 		}
-		x, err := NewMatrix("hidden", typ, n, c, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dt := map[gguf.Type]DType{gguf.TypeF32: F32, gguf.TypeF16: F16, gguf.TypeBF16: BF16}[typ]
+		x := TensorOn(DefaultCPU(), -1, dt, n, c)
+		x.Write(xs)
 		decoded := make([]float32, n*c)
 		if err := gguf.Dequantize(typ, raw, decoded); err != nil {
 			t.Fatal(err)
 		}
 		w := gcParam(2, 1, oc, c)
 		r := NewTensor(gcRand(3, n*oc, 1), n, oc)
-		tp := NewTape(nil)
-		y := tp.LinearFrozenInput(x, w)
-		got := append([]float32(nil), y.Data...)
+		tp := NewTape(NewCPU(nil))
+		y := tp.Linear(x, w)
+		got := append([]float32(nil), y.F32()...)
 		tp.Backward(tp.Sum(tp.Mul(y, r)))
-		gotGrad := append([]float32(nil), w.Grad...)
+		gotGrad := append([]float32(nil), w.GradF32()...)
 		w.ZeroGrad()
 		want := tp.Linear(NewTensor(decoded, n, c), w)
 		for i := range got {
-			if !closeRel(got[i], float64(want.Data[i]), 1e-6) {
-				t.Fatalf("%s: out[%d] = %g, want %g", typ, i, got[i], want.Data[i])
+			if !closeRel(got[i], float64(want.F32()[i]), 1e-6) {
+				t.Fatalf("%s: out[%d] = %g, want %g", typ, i, got[i], want.F32()[i])
 			}
 		}
 		tp.Backward(tp.Sum(tp.Mul(want, r)))
 		for i := range gotGrad {
-			if !closeRel(gotGrad[i], float64(w.Grad[i]), 1e-6) {
-				t.Fatalf("%s: dw[%d] = %g, want %g", typ, i, gotGrad[i], w.Grad[i])
+			if !closeRel(gotGrad[i], float64(w.GradF32()[i]), 1e-6) {
+				t.Fatalf("%s: dw[%d] = %g, want %g", typ, i, gotGrad[i], w.GradF32()[i])
 			}
 		}
 	}
@@ -228,10 +227,10 @@ func TestLMHeadCrossEntropyQuantizedHead(t *testing.T) {
 	targets := []int32{1, 7, -100, 39, 0, 12}
 	run := func(head *Matrix) (float32, []float32) {
 		h.ZeroGrad()
-		tp := NewTape(nil)
+		tp := NewTape(NewCPU(nil))
 		loss := tp.LMHeadCrossEntropy(h, head, targets)
 		tp.Backward(loss)
-		return loss.Data[0], append([]float32(nil), h.Grad...)
+		return loss.F32()[0], append([]float32(nil), h.GradF32()...)
 	}
 	lq, gq := run(q8)
 	lf, gf := run(f32)

@@ -98,31 +98,38 @@ func rmsnormBackward(dinp, dweight, dout, inp, weight, rstd []float32, n, c int)
 // RMSNorm normalises each row of x (n, c) by its root mean square and
 // multiplies by weight (c), which may be nil (no weight) or trainable.
 func (tp *Tape) RMSNorm(x, weight *Tensor, eps float32) *Tensor {
-	n, c := x.Rows(), x.Cols()
-	var w []float32
+	return tp.rmsNorm("RMSNorm", x, weight, x.Rows(), x.Cols(), eps)
+}
+
+// RMSNormHeads normalises each head's headDim values of x (n, k·headDim)
+// on its own, with one weight (headDim) shared by the heads (qwen3's Q/K
+// norms).
+func (tp *Tape) RMSNormHeads(x, weight *Tensor, headDim int, eps float32) *Tensor {
+	if headDim <= 0 || x.Cols()%headDim != 0 {
+		panic(fmt.Sprintf("ops.RMSNormHeads: input %v, head size %d", x, headDim))
+	}
+	return tp.rmsNorm("RMSNormHeads", x, weight, x.Len()/headDim, headDim, eps)
+}
+
+func (tp *Tape) rmsNorm(op string, x, weight *Tensor, n, c int, eps float32) *Tensor {
+	be := tp.backendFor(op, x, weight)
+	var w Buffer
 	if weight != nil {
-		if len(weight.Data) != c {
-			panic(fmt.Sprintf("ops.RMSNorm: input %v, weight %v: want %d weights", x, weight, c))
+		if weight.Len() != c {
+			panic(fmt.Sprintf("ops.%s: input %v, weight %v: want %d weights", op, x, weight, c))
 		}
-		w = weight.Data
+		w = weight.buf
 	}
-	out := tp.newLike(x)
+	out := tp.newLike(be, x)
 	rec := tp.needsGrad(x, weight)
-	var rstd []float32
+	var rstd Buffer
 	if rec {
-		rstd = tp.save(n)
+		rstd = tp.save(be, n)
 	}
-	tp.parallel(n, func(lo, hi int) {
-		var rs []float32
-		if rstd != nil {
-			rs = rstd[lo:hi]
-		}
-		rmsnormForward(out.Data[lo*c:hi*c], rs, x.Data[lo*c:hi*c], w, hi-lo, c, eps)
-	})
+	be.RMSNorm(out.buf, rstd, x.buf, w, n, c, eps)
 	if rec {
 		tp.record(out, func() {
-			// dweight is summed over rows: one pass, no split.
-			rmsnormBackward(tp.grad(x), tp.grad(weight), out.Grad, x.Data, w, rstd, n, c)
+			be.RMSNormBackward(tp.grad(x), tp.grad(weight), out.grad, x.buf, w, rstd, n, c)
 		})
 	}
 	return out

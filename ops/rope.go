@@ -60,6 +60,7 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, base float32, n
 // position pos[r] (see RoPEForward). The rotation does not change with
 // x, so the backward rotates the gradient back.
 func (tp *Tape) RoPE(x *Tensor, nHead int, pos []int32, base float32, neox bool, freqFactors []float32) *Tensor {
+	be := tp.backendFor("RoPE", x)
 	n, w := x.Rows(), x.Cols()
 	if nHead <= 0 || w%nHead != 0 || (w/nHead)%2 != 0 || len(pos) != n {
 		panic(fmt.Sprintf("ops.RoPE: input %v, %d heads, %d positions", x, nHead, len(pos)))
@@ -68,18 +69,13 @@ func (tp *Tape) RoPE(x *Tensor, nHead int, pos []int32, base float32, neox bool,
 	if freqFactors != nil && len(freqFactors) < headDim/2 {
 		panic(fmt.Sprintf("ops.RoPE: %d frequency factors, want %d", len(freqFactors), headDim/2))
 	}
-	out := tp.newLike(x)
-	copy(out.Data, x.Data)
-	tp.parallel(n, func(lo, hi int) {
-		RoPEForward(out.Data[lo*w:hi*w], hi-lo, nHead, headDim, pos[lo:hi], base, neox, freqFactors)
-	})
+	out := tp.newLike(be, x)
+	be.RoPE(out.buf, x.buf, n, nHead, headDim, pos, base, neox, freqFactors, false)
 	if tp.needsGrad(x) {
 		tp.record(out, func() {
-			// out.Grad is not read again after this record: rotate it in place.
-			tp.parallel(n, func(lo, hi int) {
-				ropeBackward(out.Grad[lo*w:hi*w], hi-lo, nHead, headDim, pos[lo:hi], base, neox, freqFactors)
-			})
-			accumulate(tp.grad(x), out.Grad)
+			// out's gradient is not read again after this record: rotate it in place.
+			be.RoPE(out.grad, out.grad, n, nHead, headDim, pos, base, neox, freqFactors, true)
+			be.Accumulate(tp.grad(x), out.grad)
 		})
 	}
 	return out

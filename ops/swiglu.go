@@ -53,25 +53,14 @@ func siluBackward(dinp, dout, inp []float32, n int) {
 
 // SwiGLU returns silu(gate)⊙up; gate and up have the same shape.
 func (tp *Tape) SwiGLU(gate, up *Tensor) *Tensor {
+	be := tp.backendFor("SwiGLU", gate, up)
 	mustMatch("SwiGLU", gate, up)
-	out := tp.newLike(gate)
-	n := len(gate.Data)
-	tp.parallel(n, func(lo, hi int) {
-		SwiGLUForward(out.Data[lo:hi], gate.Data[lo:hi], up.Data[lo:hi], hi-lo)
-	})
+	out := tp.newLike(be, gate)
+	n := gate.Len()
+	be.SwiGLU(out.buf, gate.buf, up.buf, n)
 	if tp.needsGrad(gate, up) {
 		tp.record(out, func() {
-			dg, du := tp.grad(gate), tp.grad(up)
-			tp.parallel(n, func(lo, hi int) {
-				var dgs, dus []float32
-				if dg != nil {
-					dgs = dg[lo:hi]
-				}
-				if du != nil {
-					dus = du[lo:hi]
-				}
-				swigluBackward(dgs, dus, out.Grad[lo:hi], gate.Data[lo:hi], up.Data[lo:hi], hi-lo)
-			})
+			be.SwiGLUBackward(tp.grad(gate), tp.grad(up), out.grad, gate.buf, up.buf, n)
 		})
 	}
 	return out
@@ -79,12 +68,11 @@ func (tp *Tape) SwiGLU(gate, up *Tensor) *Tensor {
 
 // SiLU returns x·sigmoid(x) elementwise.
 func (tp *Tape) SiLU(x *Tensor) *Tensor {
-	out := tp.newLike(x)
-	siluForward(out.Data, x.Data, len(x.Data))
+	be := tp.backendFor("SiLU", x)
+	out := tp.newLike(be, x)
+	be.SiLU(out.buf, x.buf, x.Len())
 	if tp.needsGrad(x) {
-		tp.record(out, func() {
-			siluBackward(tp.grad(x), out.Grad, x.Data, len(x.Data))
-		})
+		tp.record(out, func() { be.SiLUBackward(tp.grad(x), out.grad, x.buf, x.Len()) })
 	}
 	return out
 }

@@ -2,142 +2,65 @@ package ops
 
 import (
 	"fmt"
-	"sync"
 )
-
-// Tensor is a row-major float32 array with an optional gradient. Rows() is
-// the product of all dimensions but the last, Cols() the last: every op
-// treats a tensor as a (rows, cols) matrix.
-//
-// Three kinds exist:
-//   - frozen inputs (NewTensor): backbone weights or hidden states; no Grad.
-//   - parameters (NewParam, ParamFrom): trainable; Grad accumulates over
-//     Backward calls until ZeroGrad (gradient accumulation).
-//   - op outputs: owned by the Tape that made them; their Data and Grad are
-//     released by Backward or Reset.
-type Tensor struct {
-	Shape []int
-	Data  []float32
-	Grad  []float32 // nil for frozen tensors; intermediates get one lazily in Backward
-
-	requiresGrad bool
-	owned        bool     // Data (and Grad) were allocated by a Tape
-	class        MemClass // the meter class Data is counted in, when owned
-}
-
-// NewTensor wraps data as a frozen input of the given shape (no copy, not
-// counted: the caller owns data). Gradients never flow into it.
-func NewTensor(data []float32, shape ...int) *Tensor {
-	checkShape(len(data), shape)
-	return &Tensor{Shape: shape, Data: data}
-}
-
-// NewParam allocates a zeroed trainable parameter, its values counted as
-// SideParams and its gradient as Gradients.
-func NewParam(shape ...int) *Tensor {
-	n := shapeLen(shape)
-	return &Tensor{Shape: shape, Data: Alloc(SideParams, n), Grad: Alloc(Gradients, n), requiresGrad: true}
-}
-
-// ParamFrom makes a trainable parameter from caller-owned buffers (for
-// example views into one llm.c-style allocation of all parameters and one
-// of all gradients); they are not counted here.
-func ParamFrom(data, grad []float32, shape ...int) *Tensor {
-	checkShape(len(data), shape)
-	if len(grad) != len(data) {
-		panic(fmt.Sprintf("ops.ParamFrom: grad has %d values, data %d", len(grad), len(data)))
-	}
-	return &Tensor{Shape: shape, Data: data, Grad: grad, requiresGrad: true}
-}
-
-// FreeParam returns the meter counts of a NewParam's buffers.
-func (t *Tensor) FreeParam() {
-	Free(SideParams, t.Data)
-	Free(Gradients, t.Grad)
-	t.Data, t.Grad = nil, nil
-}
-
-// RequiresGrad reports whether gradients flow into t.
-func (t *Tensor) RequiresGrad() bool { return t.requiresGrad }
-
-// Len is the number of values.
-func (t *Tensor) Len() int { return len(t.Data) }
-
-// Cols is the last dimension.
-func (t *Tensor) Cols() int {
-	if len(t.Shape) == 0 {
-		return 1
-	}
-	return t.Shape[len(t.Shape)-1]
-}
-
-// Rows is the product of all dimensions but the last.
-func (t *Tensor) Rows() int {
-	if c := t.Cols(); c > 0 {
-		return len(t.Data) / c
-	}
-	return 0
-}
-
-// ZeroGrad clears the gradient (before a new accumulation).
-func (t *Tensor) ZeroGrad() {
-	clear(t.Grad)
-}
-
-func (t *Tensor) String() string {
-	return fmt.Sprintf("Tensor%v", t.Shape)
-}
-
-func shapeLen(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		if d < 0 {
-			panic(fmt.Sprintf("ops: negative dimension in shape %v", shape))
-		}
-		n *= d
-	}
-	return n
-}
-
-func checkShape(n int, shape []int) {
-	if shapeLen(shape) != n {
-		panic(fmt.Sprintf("ops: shape %v does not hold %d values", shape, n))
-	}
-}
 
 // Tape records differentiable ops as they run eagerly, so Backward can walk
 // them in reverse. A nil *Tape is valid and means inference: ops compute
-// their outputs (plain, uncounted allocations) and record nothing.
+// their outputs (plain, uncounted allocations on the inputs' backend) and
+// record nothing.
 //
 // Memory: op outputs and what ops save for backward are counted as
 // Activations on a recording tape (Scratch on a no-grad tape); gradients of
 // intermediates are counted as Scratch. Backward releases each record's
 // buffers as soon as its backward has run; Reset releases everything (a
-// forward pass without backward).
+// forward pass without backward). A no-grad tape keeps released buffers
+// for its next ops instead of freeing them, so a forward that resets the
+// tape after each layer reuses the same scratch layer after layer.
 type Tape struct {
-	// Pool spreads the kernels over workers; nil runs them on the caller.
-	Pool *Pool
-
+	be      Backend
 	noGrad  bool
 	records []record
-	owned   []*Tensor   // every tensor whose buffers this tape allocated
-	extra   [][]float32 // saved buffers not attached to a record (no-grad ops)
+	owned   []*Tensor // every tensor whose buffers this tape allocated
+	extra   []Buffer  // saved buffers not yet attached to a record
+	free    map[bufKey][]Buffer
 }
 
-// record is one op: its output and the closure that pushes out.Grad into
-// the inputs' gradients, plus extra buffers it saved (freed after it runs).
+type bufKey struct {
+	dt DType
+	n  int
+}
+
+// record is one op: its output and the closure that pushes out's gradient
+// into the inputs' gradients, plus extra buffers it saved (freed after it runs).
 type record struct {
 	out      *Tensor
 	backward func()
-	saved    [][]float32
+	saved    []Buffer
 }
 
-// NewTape returns a recording tape whose kernels run on pool (may be nil).
-func NewTape(pool *Pool) *Tape { return &Tape{Pool: pool} }
+// NewTape returns a recording tape whose ops run on be (nil: the CPU).
+func NewTape(be Backend) *Tape { return &Tape{be: orCPU(be)} }
 
 // NewNoGradTape returns a tape that records nothing (evaluation, inference)
-// but still counts and releases its outputs (Reset) and uses pool.
-func NewNoGradTape(pool *Pool) *Tape { return &Tape{Pool: pool, noGrad: true} }
+// but still counts, releases (Reset) and reuses its outputs' memory.
+func NewNoGradTape(be Backend) *Tape {
+	return &Tape{be: orCPU(be), noGrad: true, free: map[bufKey][]Buffer{}}
+}
+
+func orCPU(be Backend) Backend {
+	if be == nil {
+		return DefaultCPU()
+	}
+	return be
+}
+
+// Backend is the backend the tape's ops run on.
+func (tp *Tape) Backend() Backend {
+	if tp == nil {
+		return nil
+	}
+	return tp.be
+}
 
 // Recording reports whether ops on this tape record their backward.
 func (tp *Tape) Recording() bool { return tp != nil && !tp.noGrad }
@@ -150,16 +73,6 @@ func (tp *Tape) Len() int {
 	return len(tp.records)
 }
 
-// pool returns the tape's pool, or a one-worker pool for kernels that need one.
-func (tp *Tape) pool() *Pool {
-	if tp != nil && tp.Pool != nil {
-		return tp.Pool
-	}
-	return serialPool()
-}
-
-var serialPool = sync.OnceValue(func() *Pool { return NewPool(1) })
-
 // activationClass is the meter class of op outputs and saved buffers.
 func (tp *Tape) activationClass() MemClass {
 	if tp.noGrad {
@@ -168,31 +81,72 @@ func (tp *Tape) activationClass() MemClass {
 	return Activations
 }
 
-// newTensor allocates an op output.
-func (tp *Tape) newTensor(shape ...int) *Tensor {
+// alloc takes a buffer for an op output or a saved value: from the no-grad
+// tape's reuse list when one of that size is there.
+func (tp *Tape) alloc(be Backend, dt DType, n int) Buffer {
+	if tp.free != nil && tp.be == be {
+		k := bufKey{dt, n}
+		if l := tp.free[k]; len(l) > 0 {
+			b := l[len(l)-1]
+			tp.free[k] = l[:len(l)-1]
+			return b
+		}
+	}
+	return be.Alloc(tp.activationClass(), dt, n)
+}
+
+// drop releases a buffer alloc gave: kept for reuse on a no-grad tape.
+func (tp *Tape) drop(c MemClass, b Buffer) {
+	if b == nil {
+		return
+	}
+	if tp.free != nil && c == Scratch && b.Backend() == tp.be {
+		k := bufKey{b.DType(), b.Len()}
+		tp.free[k] = append(tp.free[k], b)
+		return
+	}
+	b.Backend().Free(c, b)
+}
+
+// Close frees the buffers a no-grad tape keeps for reuse (after Reset).
+func (tp *Tape) Close() {
+	if tp == nil {
+		return
+	}
+	tp.Reset()
+	for k, l := range tp.free {
+		for _, b := range l {
+			b.Backend().Free(Scratch, b)
+		}
+		delete(tp.free, k)
+	}
+}
+
+// newTensor allocates an f32 op output on be.
+func (tp *Tape) newTensor(be Backend, shape ...int) *Tensor {
 	n := shapeLen(shape)
 	if tp == nil {
-		return &Tensor{Shape: shape, Data: make([]float32, n)}
+		return &Tensor{Shape: shape, buf: be.Alloc(-1, F32, n)}
 	}
 	c := tp.activationClass()
-	t := &Tensor{Shape: shape, Data: Alloc(c, n), owned: true, class: c}
+	t := &Tensor{Shape: shape, buf: tp.alloc(be, F32, n), owned: true, class: c}
 	tp.owned = append(tp.owned, t)
 	return t
 }
 
 // newLike allocates an op output shaped like x.
-func (tp *Tape) newLike(x *Tensor) *Tensor {
-	return tp.newTensor(append([]int(nil), x.Shape...)...)
+func (tp *Tape) newLike(be Backend, x *Tensor) *Tensor {
+	return tp.newTensor(be, append([]int(nil), x.Shape...)...)
 }
 
 // save allocates a buffer an op keeps for its backward (attention
 // probabilities, RMSNorm's 1/rms). It is released with the record made by
 // the following call to record, or by Reset.
-func (tp *Tape) save(n int) []float32 {
+func (tp *Tape) save(be Backend, n int) Buffer {
 	if tp == nil {
-		return make([]float32, n)
+		return be.Alloc(-1, F32, n)
 	}
-	buf := Alloc(tp.activationClass(), n)
+	buf := tp.alloc(be, F32, n)
 	tp.extra = append(tp.extra, buf)
 	return buf
 }
@@ -225,50 +179,62 @@ func (tp *Tape) record(out *Tensor, backward func()) {
 	tp.extra = nil
 }
 
-// grad returns x's gradient buffer, allocating it (Scratch) for an
+// grad returns x's gradient buffer, allocating it (Scratch, zeroed) for an
 // intermediate the first time; nil when x needs no gradient, so a backward
 // can skip that input.
-func (tp *Tape) grad(x *Tensor) []float32 {
+func (tp *Tape) grad(x *Tensor) Buffer {
 	if x == nil || !x.requiresGrad {
 		return nil
 	}
-	if x.Grad == nil {
+	if x.grad == nil {
 		if !x.owned {
-			panic(fmt.Sprintf("ops: %v requires a gradient but has no Grad buffer", x))
+			panic(fmt.Sprintf("ops: %v requires a gradient but has no gradient buffer", x))
 		}
-		x.Grad = Alloc(Scratch, len(x.Data))
+		x.grad = x.buf.Backend().Alloc(Scratch, F32, x.buf.Len())
 	}
-	return x.Grad
+	return x.grad
 }
 
 // Backward seeds d(loss)/d(loss) = 1 for a one-value loss, runs the
 // recorded backwards in reverse order, accumulating into every parameter's
-// Grad, and then releases the tape (all outputs but loss, whose Data stays
-// readable). The tape can be reused for the next forward pass.
-func (tp *Tape) Backward(loss *Tensor) {
-	if len(loss.Data) != 1 {
+// gradient, and then releases the tape (all outputs but loss, whose value
+// stays readable). The tape can be reused for the next forward pass.
+func (tp *Tape) Backward(loss *Tensor) { tp.BackwardScaled(loss, 1) }
+
+// BackwardScaled is Backward with d(out)/d(loss) = s.
+func (tp *Tape) BackwardScaled(loss *Tensor, s float32) {
+	if loss.Len() != 1 {
 		panic(fmt.Sprintf("ops: Backward of %v, want a single value", loss))
 	}
-	tp.BackwardFrom(loss, []float32{1})
+	tp.backward(loss, func(g Buffer) { loss.Backend().Fill(g, s) })
 }
 
-// BackwardFrom is Backward with a given gradient of out (len(out.Data)).
-func (tp *Tape) BackwardFrom(out *Tensor, dOut []float32) {
+// BackwardFrom is Backward with a given gradient of out (a tensor of out's
+// size on its backend).
+func (tp *Tape) BackwardFrom(out, dOut *Tensor) {
+	if dOut.Len() != out.Len() {
+		panic(fmt.Sprintf("ops: BackwardFrom %v with a gradient of %d values", out, dOut.Len()))
+	}
+	mustSameDevice("BackwardFrom", out.Backend(), dOut)
+	tp.backward(out, func(g Buffer) { out.Backend().Accumulate(g, dOut.buf) })
+}
+
+func (tp *Tape) backward(out *Tensor, seed func(g Buffer)) {
 	if tp == nil || !tp.Recording() {
 		panic("ops: Backward on a tape that does not record")
 	}
 	if out.requiresGrad {
-		accumulate(tp.grad(out), dOut)
+		seed(tp.grad(out))
 	}
 	for i := len(tp.records) - 1; i >= 0; i-- {
 		r := &tp.records[i]
-		if r.out.Grad != nil {
+		if r.out.grad != nil {
 			r.backward()
 		}
 		// Nothing earlier on the tape reads r's output or saved buffers,
 		// so they can go now, bounding the peak to the forward's.
 		for _, b := range r.saved {
-			Free(Activations, b)
+			tp.drop(Activations, b)
 		}
 		if r.out != out {
 			tp.release(r.out)
@@ -287,7 +253,7 @@ func (tp *Tape) Reset() {
 	}
 	for i := range tp.records {
 		for _, b := range tp.records[i].saved {
-			Free(Activations, b)
+			tp.drop(Activations, b)
 		}
 		tp.records[i] = record{}
 	}
@@ -307,15 +273,16 @@ func (tp *Tape) releaseAll(keep *Tensor) {
 	tp.owned = tp.owned[:0]
 	if keep != nil && keep.owned {
 		// keep's values stay readable but no longer count as held by the tape.
-		Free(keep.class, keep.Data)
-		if keep.Grad != nil {
-			Free(Scratch, keep.Grad)
-			keep.Grad = nil
+		be := keep.buf.Backend()
+		be.Meter().Add(keep.class, -int64(keep.buf.Len()*keep.buf.DType().Size()))
+		if keep.grad != nil {
+			be.Free(Scratch, keep.grad)
+			keep.grad = nil
 		}
 		keep.owned = false
 	}
 	for _, b := range tp.extra {
-		Free(tp.activationClass(), b)
+		tp.drop(tp.activationClass(), b)
 	}
 	clear(tp.extra)
 	tp.extra = tp.extra[:0]
@@ -326,47 +293,17 @@ func (tp *Tape) release(t *Tensor) {
 	if !t.owned {
 		return
 	}
-	Free(t.class, t.Data)
-	if t.Grad != nil {
-		Free(Scratch, t.Grad)
+	tp.drop(t.class, t.buf)
+	if t.grad != nil {
+		t.grad.Backend().Free(Scratch, t.grad)
 	}
-	t.Data, t.Grad, t.owned = nil, nil, false
-}
-
-// parallel runs fn over [0,n) on the tape's pool, or inline without one.
-func (tp *Tape) parallel(n int, fn func(lo, hi int)) {
-	if tp == nil || tp.Pool == nil {
-		if n > 0 {
-			fn(0, n)
-		}
-		return
-	}
-	tp.Pool.For(n, fn)
-}
-
-// parallelWorker is parallel with the worker index, for per-worker scratch;
-// workers() says how many indexes to provide for.
-func (tp *Tape) parallelWorker(n int, fn func(worker, lo, hi int)) {
-	if tp == nil || tp.Pool == nil {
-		if n > 0 {
-			fn(0, 0, n)
-		}
-		return
-	}
-	tp.Pool.ForWorker(n, 1, fn)
-}
-
-func (tp *Tape) workers() int {
-	if tp == nil || tp.Pool == nil {
-		return 1
-	}
-	return tp.Pool.Threads()
+	t.buf, t.grad, t.owned = nil, nil, false
 }
 
 // mustMatch panics when two tensors an op combines differ in size
 // (a programmer error the tests catch).
 func mustMatch(op string, a, b *Tensor) {
-	if len(a.Data) != len(b.Data) {
+	if a.Len() != b.Len() {
 		panic(fmt.Sprintf("ops.%s: %v and %v differ in size", op, a, b))
 	}
 }

@@ -21,7 +21,7 @@ func TestTapeMemoryAccounting(t *testing.T) {
 		DefaultMeter.Add(MemClass(c), v)
 	}
 
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	y := b.forward(tp, x, nSeq, pos)
 	held := DefaultMeter.Current(Activations) - act0
 	// 2 norms, 7 linears, 2 RoPEs, attention, 2 adds, SwiGLU: 15 outputs
@@ -41,7 +41,7 @@ func TestTapeMemoryAccounting(t *testing.T) {
 	if peak := DefaultMeter.Peak(Activations) - act0; peak > held+4 {
 		t.Errorf("activation peak %d during backward exceeds the forward's %d (+ the loss)", peak, held)
 	}
-	if loss.Data == nil || y.Data != nil {
+	if loss.F32() == nil || y.F32() != nil {
 		t.Errorf("after Backward the loss must stay readable and intermediates be released")
 	}
 	if tp.Len() != 0 {
@@ -55,14 +55,23 @@ func TestTapeMemoryAccounting(t *testing.T) {
 		t.Errorf("after Reset: %d bytes of activations held", got-act0)
 	}
 	// A no-grad tape records nothing and counts its outputs as scratch.
-	ng := NewNoGradTape(nil)
+	ng := NewNoGradTape(NewCPU(nil))
 	b.forward(ng, x, nSeq, pos)
 	if ng.Len() != 0 || DefaultMeter.Current(Activations) != act0 || DefaultMeter.Current(Scratch) <= scr0 {
 		t.Errorf("no-grad tape: %d records, activations %d, scratch %d", ng.Len(), DefaultMeter.Current(Activations)-act0, DefaultMeter.Current(Scratch)-scr0)
 	}
+	// Reset keeps the buffers for the next forward (scratch reused layer
+	// after layer): a second forward allocates nothing new; Close frees them.
 	ng.Reset()
+	held = DefaultMeter.Current(Scratch)
+	b.forward(ng, x, nSeq, pos)
+	ng.Reset()
+	if got := DefaultMeter.Current(Scratch); got != held {
+		t.Errorf("second forward on a reset no-grad tape: scratch %d, want %d (reused)", got-scr0, held-scr0)
+	}
+	ng.Close()
 	if got := DefaultMeter.Current(Scratch); got != scr0 {
-		t.Errorf("no-grad tape after Reset: %d bytes of scratch held", got-scr0)
+		t.Errorf("no-grad tape after Close: %d bytes of scratch held", got-scr0)
 	}
 }
 
@@ -72,7 +81,7 @@ func TestTapeGradientFlow(t *testing.T) {
 	frozenW := NewTensor(gcRand(1, 4*3, 1), 4, 3)
 	frozenX := NewTensor(gcRand(2, 2*3, 1), 2, 3)
 	w := gcParam(3, 1, 4, 3)
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	c := tp.Linear(frozenX, frozenW) // constant: nothing to record
 	if tp.Len() != 0 || c.RequiresGrad() {
 		t.Fatalf("an op on frozen inputs was recorded (%d records)", tp.Len())
@@ -82,26 +91,26 @@ func TestTapeGradientFlow(t *testing.T) {
 		t.Fatalf("%d records, want 3 (linear, add, sum)", tp.Len())
 	}
 	tp.Backward(loss)
-	if frozenW.Grad != nil || frozenX.Grad != nil {
+	if frozenW.GradF32() != nil || frozenX.GradF32() != nil {
 		t.Fatal("frozen tensors got gradient buffers")
 	}
 	// d/dw Σ x·wᵀ = Σ_rows x for every output row.
-	once := append([]float32(nil), w.Grad...)
+	once := append([]float32(nil), w.GradF32()...)
 	for o := 0; o < 4; o++ {
 		for i := 0; i < 3; i++ {
-			if want := frozenX.Data[i] + frozenX.Data[3+i]; !closeRel(once[o*3+i], float64(want), 1e-6) {
+			if want := frozenX.F32()[i] + frozenX.F32()[3+i]; !closeRel(once[o*3+i], float64(want), 1e-6) {
 				t.Fatalf("dw[%d,%d] = %g, want %g", o, i, once[o*3+i], want)
 			}
 		}
 	}
 	tp.Backward(tp.Sum(tp.Linear(frozenX, w)))
-	for i, g := range w.Grad {
+	for i, g := range w.GradF32() {
 		if !closeRel(g, 2*float64(once[i]), 1e-6) {
 			t.Fatalf("second Backward: grad %g, want accumulated %g", g, 2*once[i])
 		}
 	}
 	w.ZeroGrad()
-	for _, g := range w.Grad {
+	for _, g := range w.GradF32() {
 		if g != 0 {
 			t.Fatal("ZeroGrad left a value")
 		}
@@ -119,11 +128,11 @@ func TestNilTapeMatchesRecording(t *testing.T) {
 	if DefaultMeter.Current(Activations) != act {
 		t.Fatal("a nil tape counted activations")
 	}
-	tp := NewTape(nil)
+	tp := NewTape(NewCPU(nil))
 	rec := b.forward(tp, x, nSeq, pos)
-	for i := range inf.Data {
-		if inf.Data[i] != rec.Data[i] {
-			t.Fatalf("value %d: nil tape %g, recording %g", i, inf.Data[i], rec.Data[i])
+	for i := range inf.F32() {
+		if inf.F32()[i] != rec.F32()[i] {
+			t.Fatalf("value %d: nil tape %g, recording %g", i, inf.F32()[i], rec.F32()[i])
 		}
 	}
 	tp.Reset()

@@ -1,6 +1,6 @@
 //go:build goexperiment.simd && amd64
 
-package engine
+package ops
 
 import (
 	"math"
@@ -10,10 +10,9 @@ import (
 
 // AVX-512 versions of the engine's elementwise loops; simd_generic.go has
 // the plain Go ones and simd_test.go compares them.
-var hasAVX512 = archsimd.X86.AVX512()
 
-// vectorized says whether the AVX-512 kernels are in use.
-var vectorized = hasAVX512
+// vectorizedElem says whether the AVX-512 kernels are in use.
+var vectorizedElem = hasAVX512
 
 func bcast(x float32) archsimd.Float32x16 { return archsimd.BroadcastFloat32x16(x) }
 
@@ -60,7 +59,7 @@ func softmaxRow(x []float32, scale float32, round16 bool) {
 			v.StoreSlice(x[i : i+16])
 			mv = mv.Max(v)
 		}
-		maxv = hmax16(mv)
+		maxv = hmax16e(mv)
 	}
 	for ; i < n; i++ {
 		x[i] *= scale
@@ -72,7 +71,7 @@ func softmaxRow(x []float32, scale float32, round16 bool) {
 	for ; i+16 <= n; i += 16 {
 		v := expV(archsimd.LoadFloat32x16Slice(x[i : i+16]).Sub(mx))
 		v.StoreSlice(x[i : i+16])
-		sum += float64(hsum16(v))
+		sum += float64(hsum16e(v))
 	}
 	for ; i < n; i++ {
 		e := float32(math.Exp(float64(x[i] - maxv)))
@@ -117,7 +116,7 @@ func roundF16V(v archsimd.Float32x16) archsimd.Float32x16 {
 // roundF16 rounds every value to the nearest float16 (ggml's f32→f16→f32).
 func roundF16(x []float32) {
 	if !hasAVX512 {
-		roundF16Go(x)
+		roundF16InPlaceGo(x)
 		return
 	}
 	i := 0
@@ -125,12 +124,12 @@ func roundF16(x []float32) {
 		v := archsimd.LoadFloat32x16Slice(x[i : i+16])
 		abs := v.AsUint32x16().And(archsimd.BroadcastUint32x16(0x7fffffff)).AsFloat32x16()
 		if abs.GreaterEqual(bcast(65504)).ToBits() != 0 {
-			roundF16Go(x[i : i+16]) // overflow to Inf: the exact path
+			roundF16InPlaceGo(x[i : i+16]) // overflow to Inf: the exact path
 			continue
 		}
 		roundF16V(v).StoreSlice(x[i : i+16])
 	}
-	roundF16Go(x[i:])
+	roundF16InPlaceGo(x[i:])
 }
 
 // siluMul does gate = silu(gate) · up as ggml_vec_silu_f32 then ggml_mul:
@@ -152,7 +151,7 @@ func siluMul(gate, up []float32) {
 	siluMulGo(gate[i:], up[i:])
 }
 
-func hsum16(v archsimd.Float32x16) float32 {
+func hsum16e(v archsimd.Float32x16) float32 {
 	h := v.GetLo().Add(v.GetHi())
 	q := h.GetLo().Add(h.GetHi())
 	var t [4]float32
@@ -160,7 +159,7 @@ func hsum16(v archsimd.Float32x16) float32 {
 	return (t[0] + t[1]) + (t[2] + t[3])
 }
 
-func hmax16(v archsimd.Float32x16) float32 {
+func hmax16e(v archsimd.Float32x16) float32 {
 	var t [16]float32
 	v.Store(&t)
 	m := t[0]

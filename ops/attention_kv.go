@@ -1,14 +1,13 @@
-package engine
+package ops
 
 import (
 	"math"
-
-	"ladder-engine/ops"
 )
 
-// attention is causal multi-head attention for inference over the KV
-// cache: out (n, nHead*hd) for queries q (n, nHead*hd) at positions
-// pos0..pos0+n-1, keys and values of positions 0..pos0+n-1 from kv.
+// attentionKV is the CPU kernel of Backend.AttentionKV: causal multi-head
+// attention for inference over the KV cache, out (n, nHead*hd) for queries
+// q (n, nHead*hd) at positions pos0..pos0+n-1, keys and values of positions
+// 0..pos0+n-1 from kv (layer l).
 //
 // Work is split over the pool by (block of GemmMR queries, head). For each, the
 // scores q·Kᵀ come from the matmul's register-blocked kernel against the
@@ -27,39 +26,39 @@ import (
 //
 // probs is scratch of Threads × GemmMR × stride values (stride >= nKV
 // rounded up to 32).
-func (m *Model) attention(out, q []float32, kv *KVCache, l, n, pos0 int, probs []float32, stride int) {
-	nHead, hd := m.NHead, m.HeadDim
+func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, probs []float32, stride int) {
+	hd := kv.hd
 	qw := nHead * hd
-	group := nHead / m.NHeadKV
+	group := nHead / kv.nHeadKV
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	nQB := (n + ops.GemmMR - 1) / ops.GemmMR
+	nQB := (n + GemmMR - 1) / GemmMR
 	round16 := kv.RoundF16
-	m.Pool.ForWorker(nQB*nHead, 1, func(w, lo, hi int) {
-		p := probs[w*ops.GemmMR*stride : (w+1)*ops.GemmMR*stride]
-		var ctile [ops.GemmMR * ops.GemmNR]float32
+	p.ForWorker(nQB*nHead, 1, func(w, lo, hi int) {
+		pr := probs[w*GemmMR*stride : (w+1)*GemmMR*stride]
+		var ctile [GemmMR * GemmNR]float32
 		for it := lo; it < hi; it++ {
 			ib, h := it/nHead, it%nHead
 			hkv := h / group
-			i0 := ib * ops.GemmMR
-			mr := min(ops.GemmMR, n-i0)
+			i0 := ib * GemmMR
+			mr := min(GemmMR, n-i0)
 			lastMax := pos0 + i0 + mr - 1 // the block's last row sees keys 0..lastMax
 			nb := lastMax/32 + 1
 			qrows := q[i0*qw+h*hd:]
 			for b := 0; b < nb; b++ {
-				ops.GemmKernel(kv.kPanel(l, hkv, b), qrows, qw, hd, mr, &ctile)
+				GemmKernel(kv.kPanel(l, hkv, b), qrows, qw, hd, mr, &ctile)
 				for i := 0; i < mr; i++ {
-					copy(p[i*stride+32*b:i*stride+32*b+32], ctile[i*32:i*32+32])
+					copy(pr[i*stride+32*b:i*stride+32*b+32], ctile[i*32:i*32+32])
 				}
 			}
 			for i := 0; i < mr; i++ {
 				last := pos0 + i0 + i
-				row := p[i*stride : i*stride+nb*32]
+				row := pr[i*stride : i*stride+nb*32]
 				softmaxRow(row[:last+1], scale, round16)
 				clear(row[last+1:])
 			}
 			depth := lastMax + 1
 			for c := 0; c*32 < hd; c++ {
-				ops.GemmKernel(kv.vPanel(l, hkv, c, depth), p, stride, depth, mr, &ctile)
+				GemmKernel(kv.vPanel(l, hkv, c, depth), pr, stride, depth, mr, &ctile)
 				width := min(32, hd-32*c)
 				for i := 0; i < mr; i++ {
 					o := out[(i0+i)*qw+h*hd+32*c:]

@@ -1,13 +1,11 @@
-package engine
+package ops
 
 import (
 	"fmt"
-
-	"ladder-engine/ops"
 )
 
 // KVCache holds the keys and values of every layer for the tokens of one
-// sequence so far, laid out for the attention kernels (attention.go):
+// sequence so far, laid out for the CPU attention kernel (attention_kv.go):
 //
 //	K: (nHeadKV, nCtx/32, headDim, 32)  32 positions side by side per dim,
 //	   a ready panel for scores = q · Kᵀ
@@ -18,29 +16,35 @@ import (
 // but by default values are rounded to float16 precision on the way in, as
 // llama.cpp's default f16 cache stores them; set RoundF16 = false for an
 // exact f32 cache.
+//
+// The cache belongs to the backend that made it (Backend.NewKVCache); a
+// device backend keeps its storage in Impl.
 type KVCache struct {
 	NCtx     int
 	RoundF16 bool
+	NLayer   int
 
+	be            Backend
 	nHeadKV, hd   int
 	ctxPad, hdPad int // NCtx and hd rounded up to 32
 	n             int // tokens stored
 	k, v          [][]float32
-	buf           []float32 // the one allocation behind k and v (ops.KVCache)
+	buf           []float32 // the one allocation behind k and v (KVMem), CPU
+	bytes         int64
+	probs         []float32 // CPU attention scratch (Scratch), grown as needed
+	Impl          any       // a device backend's storage
 }
 
-// NewKVCache allocates a cache for nCtx tokens (nCtx <= 0: the training
-// context length). It is counted in the ops.KVCache memory class.
-func (m *Model) NewKVCache(nCtx int) *KVCache {
-	if nCtx <= 0 {
-		nCtx = m.NCtxTrain
-	}
-	kv := &KVCache{NCtx: nCtx, RoundF16: true, nHeadKV: m.NHeadKV, hd: m.HeadDim,
-		ctxPad: roundUp(nCtx, 32), hdPad: roundUp(m.HeadDim, 32)}
+// newCPUKVCache allocates a CPU cache (counted in the KVMem class).
+func newCPUKVCache(be Backend, nLayer, nCtx, nHeadKV, headDim int, roundF16 bool) *KVCache {
+	kv := &KVCache{NCtx: nCtx, RoundF16: roundF16, NLayer: nLayer, be: be, nHeadKV: nHeadKV, hd: headDim,
+		ctxPad: roundUp(nCtx, 32), hdPad: roundUp(headDim, 32)}
 	kSize := kv.nHeadKV * kv.ctxPad * kv.hd
 	vSize := kv.nHeadKV * kv.hdPad * kv.ctxPad
-	kv.buf = ops.Alloc(ops.KVCache, m.NLayer*(kSize+vSize))
-	for l := 0; l < m.NLayer; l++ {
+	kv.buf = make([]float32, nLayer*(kSize+vSize))
+	kv.bytes = int64(len(kv.buf)) * 4
+	be.Meter().Add(KVMem, kv.bytes)
+	for l := 0; l < nLayer; l++ {
 		base := l * (kSize + vSize)
 		kv.k = append(kv.k, kv.buf[base:base+kSize])
 		kv.v = append(kv.v, kv.buf[base+kSize:base+kSize+vSize])
@@ -49,6 +53,13 @@ func (m *Model) NewKVCache(nCtx int) *KVCache {
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// Backend is the backend whose memory holds the cache.
+func (kv *KVCache) Backend() Backend { return kv.be }
+
+// Advance counts n more tokens as stored (after every layer has appended
+// them with AttentionKV).
+func (kv *KVCache) Advance(n int) { kv.n += n }
 
 // Len is the number of tokens in the cache; the next token goes at this position.
 func (kv *KVCache) Len() int { return kv.n }
@@ -65,20 +76,23 @@ func (kv *KVCache) Truncate(n int) {
 
 // Free releases the memory (counted in ops.KVCache). The cache is unusable afterwards.
 func (kv *KVCache) Free() {
-	ops.Free(ops.KVCache, kv.buf)
-	kv.buf, kv.k, kv.v, kv.n = nil, nil, nil, 0
+	if kv.bytes != 0 {
+		kv.be.Meter().Add(KVMem, -kv.bytes)
+	}
+	freeScratch(kv.probs)
+	kv.buf, kv.k, kv.v, kv.n, kv.bytes, kv.Impl, kv.probs = nil, nil, nil, 0, 0, nil, nil
 }
 
 // Bytes is the size of the cache's storage.
-func (kv *KVCache) Bytes() int64 { return int64(len(kv.buf)) * 4 }
+func (kv *KVCache) Bytes() int64 { return kv.bytes }
 
 // checkRoom reports a clear error when n more tokens do not fit.
-func (kv *KVCache) checkRoom(n int) error {
-	if kv.buf == nil {
-		return fmt.Errorf("engine: KV cache used after Free")
+func (kv *KVCache) CheckRoom(n int) error {
+	if kv.bytes == 0 {
+		return fmt.Errorf("ops: KV cache used after Free")
 	}
 	if kv.n+n > kv.NCtx {
-		return fmt.Errorf("engine: context full: %d tokens in the KV cache + %d new > context size %d (raise -c)", kv.n, n, kv.NCtx)
+		return fmt.Errorf("ops: context full: %d tokens in the KV cache + %d new > context size %d (raise -c)", kv.n, n, kv.NCtx)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"math"
@@ -45,8 +45,8 @@ func roundF16One(v float32) float32 {
 	return gguf.F16ToF32(gguf.F32ToF16(v))
 }
 
-// roundF16Go rounds to the nearest float16 (ggml's f32→f16→f32).
-func roundF16Go(x []float32) {
+// roundF16InPlaceGo rounds to the nearest float16 (ggml's f32→f16→f32).
+func roundF16InPlaceGo(x []float32) {
 	for i, v := range x {
 		x[i] = roundF16One(v)
 	}
@@ -59,3 +59,8 @@ func siluMulGo(gate, up []float32) {
 		gate[i] = x / (1 + float32(math.Exp(float64(-x)))) * up[i]
 	}
 }
+
+// Vectorized reports whether the AVX-512 elementwise kernels are in use
+// (GOEXPERIMENT=simd build on a CPU with AVX-512), so tests can size their
+// work to the kernels they run on.
+func Vectorized() bool { return vectorizedElem }
