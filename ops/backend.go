@@ -1,10 +1,8 @@
-package ops
-
-import (
-	"fmt"
-)
-
-// Backends and synchronisation
+// Package ops holds tensors, the backends they live on, the differentiable
+// ops with their forward and backward kernels side by side, the small tape
+// autodiff, the quantized matrix kernels and the memory meter.
+//
+// # Backends and synchronisation
 //
 // A Backend owns memory (Buffers) and runs the kernels of every op on it.
 // Tensors name their buffer; ops take the backend of their inputs (or of
@@ -25,6 +23,11 @@ import (
 // Host data passed as plain Go slices (token ids, positions, RoPE frequency
 // factors) is small and read by the kernels directly on the CPU; a device
 // backend copies it in per call.
+package ops
+
+import (
+	"fmt"
+)
 
 // DType is the element type of a buffer.
 type DType uint8
