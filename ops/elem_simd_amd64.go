@@ -71,7 +71,7 @@ func softmaxRow(x []float32, scale float32, round16 bool) {
 	for ; i+16 <= n; i += 16 {
 		v := expV(archsimd.LoadFloat32x16Slice(x[i : i+16]).Sub(mx))
 		v.StoreSlice(x[i : i+16])
-		sum += float64(hsum16e(v))
+		sum += float64(hsum16(v))
 	}
 	for ; i < n; i++ {
 		e := float32(math.Exp(float64(x[i] - maxv)))
@@ -149,14 +149,6 @@ func siluMul(gate, up []float32) {
 		s.Mul(archsimd.LoadFloat32x16Slice(up[i : i+16])).StoreSlice(gate[i : i+16])
 	}
 	siluMulGo(gate[i:], up[i:])
-}
-
-func hsum16e(v archsimd.Float32x16) float32 {
-	h := v.GetLo().Add(v.GetHi())
-	q := h.GetLo().Add(h.GetHi())
-	var t [4]float32
-	q.Store(&t)
-	return (t[0] + t[1]) + (t[2] + t[3])
 }
 
 func hmax16e(v archsimd.Float32x16) float32 {

@@ -42,14 +42,6 @@ func useFastDots() {
 	useFastDotRows()
 }
 
-func dotHsum16(v archsimd.Float32x16) float32 {
-	h := v.GetLo().Add(v.GetHi())
-	q := h.GetLo().Add(h.GetHi())
-	var t [4]float32
-	q.Store(&t)
-	return (t[0] + t[1]) + (t[2] + t[3])
-}
-
 func dotHsum8(v archsimd.Float32x8) float32 {
 	q := v.GetLo().Add(v.GetHi())
 	var t [4]float32
@@ -69,7 +61,7 @@ func dotF32AVX512(n int, w, a []byte) float32 {
 		acc0 = x0.MulAdd(y0, acc0)
 		acc1 = x1.MulAdd(y1, acc1)
 	}
-	sum := dotHsum16(acc0.Add(acc1))
+	sum := hsum16(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += f32At(w[4*i:]) * f32At(a[4*i:])
 	}
@@ -103,7 +95,7 @@ func dotF16AVX512(n int, w, a []byte) float32 {
 		acc0 = x0.MulAdd(y0, acc0)
 		acc1 = x1.MulAdd(y1, acc1)
 	}
-	sum := dotHsum16(acc0.Add(acc1))
+	sum := hsum16(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += half(w[2*i:]) * half(a[2*i:])
 	}
@@ -122,7 +114,7 @@ func dotBF16AVX512(n int, w, a []byte) float32 {
 		acc0 = x0.MulAdd(y0, acc0)
 		acc1 = x1.MulAdd(y1, acc1)
 	}
-	sum := dotHsum16(acc0.Add(acc1))
+	sum := hsum16(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += gguf.BF16ToF32(uint16(w[2*i])|uint16(w[2*i+1])<<8) * gguf.BF16ToF32(uint16(a[2*i])|uint16(a[2*i+1])<<8)
 	}
@@ -146,7 +138,7 @@ func dotQ8_0AVX512(n int, w, a []byte) float32 {
 		acc0 = p0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x0)*half(y0)), acc0)
 		acc1 = p1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x1)*half(y1)), acc1)
 	}
-	sum := dotHsum16(acc0.Add(acc1))
+	sum := hsum16(acc0.Add(acc1))
 	if ib < nb {
 		sum += dotQ8_0Ref(32, w[34*ib:], a[34*ib:])
 	}
@@ -176,7 +168,7 @@ func dotQ4_0AVX512(n int, w, a []byte) float32 {
 		acc0 = p0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x0)*half(y0)), acc0)
 		acc1 = p1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x1)*half(y1)), acc1)
 	}
-	sum := dotHsum16(acc0.Add(acc1))
+	sum := hsum16(acc0.Add(acc1))
 	if ib < nb {
 		sum += dotQ4_0Ref(32, w[18*ib:], a[34*ib:])
 	}
@@ -359,7 +351,7 @@ func dotQ4_1AVX512(n int, w, a []byte) float32 {
 		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x)*half(y)), acc)
 		mins += half(x[2:]) * half(y[2:])
 	}
-	return dotHsum16(acc) + mins
+	return hsum16(acc) + mins
 }
 
 func dotQ5_0AVX512(n int, w, a []byte) float32 {
@@ -373,7 +365,7 @@ func dotQ5_0AVX512(n int, w, a []byte) float32 {
 		p := q.ExtendToInt16().DotProductPairs(q8Block16(y[2:]))
 		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x)*half(y)), acc)
 	}
-	return dotHsum16(acc)
+	return hsum16(acc)
 }
 
 func dotQ5_1AVX512(n int, w, a []byte) float32 {
@@ -388,7 +380,7 @@ func dotQ5_1AVX512(n int, w, a []byte) float32 {
 		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x)*half(y)), acc)
 		mins += half(x[2:]) * half(y[2:])
 	}
-	return dotHsum16(acc) + mins
+	return hsum16(acc) + mins
 }
 
 // kvalues32 is the IQ4_NL codebook in both 128-bit halves, for VPSHUFB.
@@ -410,7 +402,7 @@ func dotIQ4_NLAVX512(n int, w, a []byte) float32 {
 		p := q.ExtendToInt16().DotProductPairs(q8Block16(y[2:]))
 		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x)*half(y)), acc)
 	}
-	return dotHsum16(acc)
+	return hsum16(acc)
 }
 
 func dotIQ4_XSAVX512(n int, w, a []byte) float32 {
@@ -428,7 +420,7 @@ func dotIQ4_XSAVX512(n int, w, a []byte) float32 {
 		}
 		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(half(x)*f32At(y)), acc)
 	}
-	return dotHsum16(acc)
+	return hsum16(acc)
 }
 
 // dotQ2_KAVX512: 2-bit quants (unsigned) with VPMADDUBSW, 4-bit scales per

@@ -134,7 +134,7 @@ func (t *Tensor) Rows() int {
 	return 0
 }
 
-// Rows returns a frozen view of rows r0..r1-1 (no copy, no gradient).
+// RowsView returns a frozen view of rows r0..r1-1 (no copy, no gradient).
 func (t *Tensor) RowsView(r0, r1 int) *Tensor {
 	c := t.Cols()
 	return &Tensor{Shape: []int{r1 - r0, c}, buf: t.buf.Slice(r0*c, (r1-r0)*c)}
