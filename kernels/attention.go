@@ -26,7 +26,9 @@ func (s AttentionShape) check(kernel string) error {
 	return nil
 }
 
-func (s AttentionShape) qBytes() int64 { return 4 * int64(s.NSeq) * int64(s.N) * int64(s.NHead) * int64(s.HeadDim) }
+func (s AttentionShape) qBytes() int64 {
+	return 4 * int64(s.NSeq) * int64(s.N) * int64(s.NHead) * int64(s.HeadDim)
+}
 func (s AttentionShape) kvBytes() int64 {
 	return 4 * int64(s.NSeq) * int64(s.NKV) * int64(s.NHeadKV) * int64(s.HeadDim)
 }
