@@ -43,6 +43,22 @@ func (d *Device) SwiGLUBackward(dgate, dup, dout, gate, up Buffer, n int) error 
 	return d.elementwise("swiglu_bwd", n, dgate, dup, dout, gate, up, n)
 }
 
+// SiLUForward is out = x·sigmoid(x) over n values.
+func (d *Device) SiLUForward(out, inp Buffer, n int) error {
+	if err := needAll("SiLUForward", 4*int64(n), map[string]Buffer{"out": out, "inp": inp}); err != nil {
+		return err
+	}
+	return d.elementwise("silu_fwd", n, out, inp, n)
+}
+
+// SiLUBackward accumulates dinp += dout·silu'(inp).
+func (d *Device) SiLUBackward(dinp, dout, inp Buffer, n int) error {
+	if err := needAll("SiLUBackward", 4*int64(n), map[string]Buffer{"dinp": dinp, "dout": dout, "inp": inp}); err != nil {
+		return err
+	}
+	return d.elementwise("silu_bwd", n, dinp, dout, inp, n)
+}
+
 // Add is out (n) = a (n) + b, b of bn values repeated (bn = n, or a row
 // of bn values added to every row: a bias).
 func (d *Device) Add(out, a, b Buffer, n, bn int) error {

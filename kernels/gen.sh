@@ -11,6 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 NVCC="${NVCC:-nvcc}"
+# The committed PTX comes from CUDA 11.8 (PTX ISA 7.8, which the simulator
+# parses); another release writes other bytes. Leave the PTX alone then,
+# unless asked (LADDER_NVCC_ANY=1), so build.sh on a newer toolkit does not
+# rewrite it.
+if ! "$NVCC" --version | grep -q 'release 11\.8' && [ "${LADDER_NVCC_ANY:-}" != 1 ]; then
+  echo "kernels/gen.sh: $("$NVCC" --version | tail -n1) is not CUDA 11.8; keeping the committed PTX (LADDER_NVCC_ANY=1 to regenerate anyway)" >&2
+  exit 0
+fi
 # No -lineinfo or -G: those embed file paths, and the PTX must be the same
 # bytes on every machine for the stamp to be honest.
 FLAGS=(-ptx -O3 -std=c++14 -Xptxas -O3)

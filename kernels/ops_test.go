@@ -163,6 +163,23 @@ func TestSwiGLU(t *testing.T) {
 	}
 	within(t, "dgate", download(t, d, dg, n), wantDg, 1e-6, 1e-6)
 	within(t, "dup", download(t, d, du, n), wantDu, 1e-6, 1e-6)
+
+	// SiLU alone: out = silu(g), dg += dout·silu'(g).
+	wantDx := append([]float32(nil), dg0...)
+	for i := range want {
+		s := sigmoid64(g[i])
+		want[i] = g[i] / (1 + float32(math.Exp(-float64(g[i]))))
+		wantDx[i] += dy[i] * s * (1 + g[i]*(1-s))
+	}
+	if err := d.SiLUForward(out, gb, n); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "silu", download(t, d, out, n), want, 1e-6, 1e-7)
+	dx := upload(t, d, dg0)
+	if err := d.SiLUBackward(dx, upload(t, d, dy), gb, n); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "silu dx", download(t, d, dx, n), wantDx, 1e-6, 1e-6)
 }
 
 func TestElementwise(t *testing.T) {

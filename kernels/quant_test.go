@@ -3,9 +3,11 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"ladder-engine/gguf"
+	"ladder-engine/internal/fixtures"
 )
 
 // quantCase is one weight type with a column count that is a whole number
@@ -145,4 +147,45 @@ func TestMatMul(t *testing.T) {
 			closeScaled(t, "dx", download(t, d, dx, n*tc.cols), want, mag, 1e-5)
 		})
 	}
+}
+
+// TestGetRowsModelTensors dequantizes rows of real model tensors (the
+// synthetic llama files, one per encoding, as llama-quantize wrote them)
+// on the device and compares them bit for bit with gguf.Dequantize: one
+// tensor of each type per file, its first 3 rows.
+func TestGetRowsModelTensors(t *testing.T) {
+	d := device(t)
+	files := fixtures.Glob(t, "models/synth/synth-llama-*.gguf")
+	seen := map[gguf.Type]bool{}
+	for _, path := range files {
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range f.Tensors {
+			ti := &f.Tensors[i]
+			if len(ti.Ne) != 2 || seen[ti.Type] || !Supports(ti.Type) {
+				continue
+			}
+			seen[ti.Type] = true
+			cols, rows := int(ti.Ne[0]), min(int(ti.Ne[1]), 3)
+			rb, err := gguf.RowSize(ti.Type, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := f.Data(ti)[:rows*rb]
+			want := make([]float32, rows*cols)
+			if err := gguf.Dequantize(ti.Type, data, want); err != nil {
+				t.Fatal(err)
+			}
+			w := Weight{Data: uploadBytes(t, d, data), Type: ti.Type, Rows: rows, Cols: cols}
+			out := alloc(t, d, 4*rows*cols)
+			if err := d.GetRows(out, w, uploadI32(t, d, []int32{0, 1, 2}[:rows]), rows); err != nil {
+				t.Fatal(err)
+			}
+			bitExact(t, filepath.Base(path)+" "+ti.Name, download(t, d, out, rows*cols), want)
+		}
+		f.Close()
+	}
+	t.Logf("checked %d types", len(seen))
 }

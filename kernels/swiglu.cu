@@ -1,4 +1,4 @@
-// SwiGLU, ggml_swiglu_split (ops/swiglu.go): out = silu(gate)·up,
+// SwiGLU, ggml_swiglu_split, and SiLU (ops/swiglu.go): out = silu(gate)·up,
 // silu(x) = x/(1+e^-x). gate, up, out have n values.
 #include "common.cuh"
 
@@ -22,4 +22,20 @@ extern "C" __global__ void swiglu_bwd(float* __restrict__ dgate, float* __restri
         float ds = __fmul_rn(__fmul_rn(__fmul_rn(d, up[i]), s), __fadd_rn(1.0f, __fmul_rn(g, __fsub_rn(1.0f, s))));
         dgate[i] = __fadd_rn(dgate[i], ds);
     }
+}
+
+// out (n) = silu(inp)
+extern "C" __global__ void silu_fwd(float* __restrict__ out, const float* __restrict__ inp, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = inp[i];
+    out[i] = __fdiv_rn(x, __fadd_rn(1.0f, expf(-x)));
+}
+
+// dinp (n) += dout·σ(x)·(1 + x·(1−σ(x)))
+extern "C" __global__ void silu_bwd(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ inp, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = inp[i], s = sigmoidf(x);
+    dinp[i] = __fadd_rn(dinp[i], __fmul_rn(__fmul_rn(dout[i], s), __fadd_rn(1.0f, __fmul_rn(x, __fsub_rn(1.0f, s)))));
 }
