@@ -15,10 +15,10 @@
 
 template <int T>
 __device__ void get_rows(float* __restrict__ out, const u8* __restrict__ w, const int* __restrict__ ids, int nids, int cols, long long row_bytes) {
-    int i = blockIdx.y;
     int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= nids || c >= cols) return;
-    out[(size_t)i * cols + c] = deq<T>(w + (size_t)ids[i] * row_bytes, c);
+    if (c >= cols) return;
+    // grid.y is capped at 65535: blocks stride over the ids.
+    for (int i = blockIdx.y; i < nids; i += gridDim.y) out[(size_t)i * cols + c] = deq<T>(w + (size_t)ids[i] * row_bytes, c);
 }
 
 // tiled_product computes out (n, N) (+)= a (n, K) · B (K, N) where B is W

@@ -82,7 +82,7 @@ func (d *Device) GetRows(out Buffer, w Weight, ids Buffer, nids int) error {
 	if err := need("GetRows", "ids", ids, 4*int64(nids)); err != nil {
 		return err
 	}
-	return d.launch("get_rows_"+sfx, dim3{ceilDiv(w.Cols, 256), nids, 1}, dim3{256, 1, 1}, 0,
+	return d.launch("get_rows_"+sfx, dim3{ceilDiv(w.Cols, 256), min(nids, 65535), 1}, dim3{256, 1, 1}, 0,
 		out, w.Data, ids, nids, w.Cols, rb)
 }
 

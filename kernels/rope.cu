@@ -11,19 +11,20 @@ extern "C" __global__ void rope(float* __restrict__ x, const int* __restrict__ p
                                 int n, int n_head, int head_dim, float theta_scale, int neox, float sin_sign) {
     int half = head_dim / 2;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
-    int r = blockIdx.y;
-    if (i >= half || r >= n) return;
-    float theta = (float)pos[r];
-    for (int s = 0; s < i; s++) theta = __fmul_rn(theta, theta_scale);
-    float t = freq_factors != NULL ? __fdiv_rn(theta, freq_factors[i]) : theta;
-    float cs = (float)cos((double)t);
-    float sn = __fmul_rn((float)sin((double)t), sin_sign);
-    int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-    float* row = x + (size_t)r * n_head * head_dim;
-    for (int h = 0; h < n_head; h++) {
-        float* hd = row + h * head_dim;
-        float x0 = hd[i0], x1 = hd[i1];
-        hd[i0] = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
-        hd[i1] = __fadd_rn(__fmul_rn(x0, sn), __fmul_rn(x1, cs));
+    if (i >= half) return;
+    for (int r = blockIdx.y; r < n; r += gridDim.y) { // grid.y is capped at 65535
+        float theta = (float)pos[r];
+        for (int s = 0; s < i; s++) theta = __fmul_rn(theta, theta_scale);
+        float t = freq_factors != NULL ? __fdiv_rn(theta, freq_factors[i]) : theta;
+        float cs = (float)cos((double)t);
+        float sn = __fmul_rn((float)sin((double)t), sin_sign);
+        int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        float* row = x + (size_t)r * n_head * head_dim;
+        for (int h = 0; h < n_head; h++) {
+            float* hd = row + h * head_dim;
+            float x0 = hd[i0], x1 = hd[i1];
+            hd[i0] = __fsub_rn(__fmul_rn(x0, cs), __fmul_rn(x1, sn));
+            hd[i1] = __fadd_rn(__fmul_rn(x0, sn), __fmul_rn(x1, cs));
+        }
     }
 }

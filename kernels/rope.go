@@ -35,6 +35,6 @@ func (d *Device) RoPE(x, pos, freqFactors Buffer, n, nHead, headDim int, base fl
 		sinSign = -1
 	}
 	half := headDim / 2
-	return d.launch("rope", dim3{ceilDiv(half, 64), n, 1}, dim3{64, 1, 1}, 0,
+	return d.launch("rope", dim3{ceilDiv(half, 64), min(n, 65535), 1}, dim3{64, 1, 1}, 0,
 		x, pos, freqFactors, n, nHead, headDim, thetaScale, acc32(neox), sinSign)
 }
