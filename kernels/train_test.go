@@ -128,3 +128,90 @@ func TestSum(t *testing.T) {
 		t.Fatalf("sum of squares = %g (%v), want %g", got[0], err, sq)
 	}
 }
+
+// TestAdamW8bit runs two 8-bit steps over 600 values in blocks of 256 (the
+// last one ragged) against a reference restating optim's 8-bit update, with
+// a brute-force nearest-code search instead of optim's bucket walk. Codes,
+// scales and parameters must match exactly.
+func TestAdamW8bit(t *testing.T) {
+	d := device(t)
+	r := rand.New(rand.NewPCG(29, 30))
+	const n, bs = 600, 256
+	nb := (n + bs - 1) / bs
+	codes := DynamicCodes()
+	sc, uc := codes[:256], codes[256:]
+	if sc[127] != 0 || sc[255] != 1 || uc[0] != 0 || uc[255] != 1 {
+		t.Fatalf("code books: signed[127] %g, signed[255] %g, unsigned[0] %g, unsigned[255] %g", sc[127], sc[255], uc[0], uc[255])
+	}
+	nearest := func(book []float32, x float32) int {
+		best := 0
+		for j := range book {
+			dj, db := abs(x-book[j]), abs(x-book[best])
+			if dj <= db {
+				best = j
+			}
+		}
+		return best
+	}
+	p := randF32(r, n, 1)
+	c1, c2 := make([]byte, n), make([]byte, n)
+	for i := range c1 {
+		c1[i] = 127
+	}
+	max1, max2 := make([]float32, nb), make([]float32, nb)
+	pb, c1b, c2b := upload(t, d, p), uploadBytes(t, d, c1), uploadBytes(t, d, c2)
+	m1b, m2b, cb := upload(t, d, max1), upload(t, d, max2), upload(t, d, codes)
+	for step := 1; step <= 2; step++ {
+		g := randF32(r, n, 0.1)
+		k := NewAdamWStep(1e-3, 0.9, 0.999, 1e-8, 0.01, step, true)
+		for b := 0; b < nb; b++ {
+			lo, hi := b*bs, min(n, (b+1)*bs)
+			m, v := make([]float32, hi-lo), make([]float32, hi-lo)
+			var a1, a2 float32
+			for i := lo; i < hi; i++ {
+				mi := k.Beta1*(sc[c1[i]]*max1[b]) + (1-k.Beta1)*g[i]
+				vi := k.Beta2*(uc[c2[i]]*max2[b]) + (1-k.Beta2)*g[i]*g[i]
+				denom := float32(math.Sqrt(float64(vi)))/k.BC2Sqrt + k.Eps
+				p[i] = p[i]*k.Decay - k.StepSize*(mi/denom)
+				m[i-lo], v[i-lo] = mi, vi
+				a1, a2 = max(a1, abs(mi)), max(a2, vi)
+			}
+			max1[b], max2[b] = a1, a2
+			for i := lo; i < hi; i++ {
+				c := nearest(sc, m[i-lo]*(1/a1))
+				if mv := m[i-lo]; mv > 0 && sc[c] < 0 {
+					c++
+				} else if mv < 0 && sc[c] > 0 {
+					c--
+				}
+				c1[i] = byte(c)
+				u := nearest(uc, v[i-lo]*(1/a2))
+				if u == 0 && v[i-lo] > 0 {
+					u = 1
+				}
+				c2[i] = byte(u)
+			}
+		}
+		if err := d.AdamW8bit(pb, upload(t, d, g), c1b, c2b, m1b, m2b, cb, n, bs, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bitExact(t, "p", download(t, d, pb, n), p)
+	bitExact(t, "max1", download(t, d, m1b, nb), max1)
+	bitExact(t, "max2", download(t, d, m2b, nb), max2)
+	for _, c := range []struct {
+		name string
+		buf  Buffer
+		want []byte
+	}{{"c1", c1b, c1}, {"c2", c2b, c2}} {
+		got := make([]byte, n)
+		if err := d.Read(got, c.buf); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Fatalf("%s[%d] = %d, want %d", c.name, i, got[i], c.want[i])
+			}
+		}
+	}
+}
