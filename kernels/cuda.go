@@ -197,14 +197,25 @@ func cString(s string) *byte {
 // be used from any goroutine, and calls from several goroutines are
 // serialised. One Device per process: the simulator supports one context.
 type Device struct {
-	drv    *driver
-	work   chan func()
-	done   chan struct{}
-	name   string
-	major  int
-	minor  int
-	module uintptr
-	arch   int // 70 or 80: which embedded PTX module was loaded
+	*thread
+	name  string
+	major int
+	minor int
+	mod   *module
+}
+
+// thread is the goroutine that holds the context, shared by the Device
+// values that differ only in their module (see withModule).
+type thread struct {
+	drv  *driver
+	work chan func()
+	done chan struct{}
+}
+
+// module is a loaded PTX module and its kernels, looked up once each.
+type module struct {
+	handle uintptr
+	arch   int // 70 or 80: which embedded PTX module
 
 	mu    sync.Mutex
 	funcs map[string]uintptr
@@ -212,19 +223,72 @@ type Device struct {
 
 // Open initialises the driver, creates a context on device ordinal and
 // loads the kernel module: the compute_80 PTX on devices of compute
-// capability 8.0 or more, the compute_70 PTX otherwise.
+// capability 8.0 or more, the compute_70 PTX otherwise. LADDER_CUDA_PTX=70
+// or 80 forces one (70 runs everywhere; 80 needs capability 8.0, except
+// under the simulator, which runs compute_80 PTX without 8.0 instructions).
 func Open(ordinal int) (*Device, error) {
 	drv, err := loadDriver()
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{drv: drv, work: make(chan func()), done: make(chan struct{}), funcs: map[string]uintptr{}}
+	forced := 0
+	switch v := os.Getenv("LADDER_CUDA_PTX"); v {
+	case "":
+	case "70", "80":
+		forced = int(v[0]-'0') * 10
+	default:
+		return nil, fmt.Errorf("kernels: LADDER_CUDA_PTX=%q: want 70 or 80", v)
+	}
+	d := &Device{thread: &thread{drv: drv, work: make(chan func()), done: make(chan struct{})}}
 	started := make(chan error)
 	go d.loop(ordinal, started)
 	if err := <-started; err != nil {
 		return nil, err
 	}
+	arch := 70
+	if d.major >= 8 && len(ptx80) > 0 {
+		arch = 80
+	}
+	if forced != 0 {
+		arch = forced
+	}
+	if d.mod, err = d.loadModule(arch); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// loadModule loads the embedded compute_<arch> PTX.
+func (d *Device) loadModule(arch int) (*module, error) {
+	ptx := ptx70
+	if arch == 80 {
+		ptx = ptx80
+	}
+	m := &module{arch: arch, funcs: map[string]uintptr{}}
+	err := d.do(func() error {
+		img := make([]byte, len(ptx)+1) // the driver reads PTX text up to its NUL
+		copy(img, ptx)
+		err := d.drv.check(fmt.Sprintf("cuModuleLoadData(compute_%d PTX)", arch), d.drv.cuModuleLoadData(&m.handle, &img[0]))
+		runtime.KeepAlive(img)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// withModule returns a Device on the same context that launches from the
+// compute_<arch> module instead (tests compare the two modules' results).
+func (d *Device) withModule(arch int) (*Device, error) {
+	m, err := d.loadModule(arch)
+	if err != nil {
+		return nil, err
+	}
+	e := *d
+	e.mod = m
+	return &e, nil
 }
 
 // loop is the device goroutine: it locks its OS thread, creates the
@@ -269,25 +333,11 @@ func (d *Device) init(ordinal int) error {
 	}
 	d.major, d.minor = int(major), int(minor)
 	var ctx uintptr
-	if err := drv.check("cuCtxCreate_v2", drv.cuCtxCreate(&ctx, 0, dev)); err != nil {
-		return err
-	}
-	ptx, arch := ptx70, 70
-	if d.major >= 8 && len(ptx80) > 0 {
-		ptx, arch = ptx80, 80
-	}
-	img := make([]byte, len(ptx)+1) // the driver reads PTX text up to its NUL
-	copy(img, ptx)
-	if err := drv.check(fmt.Sprintf("cuModuleLoadData(compute_%d PTX)", arch), drv.cuModuleLoadData(&d.module, &img[0])); err != nil {
-		return err
-	}
-	runtime.KeepAlive(img)
-	d.arch = arch
-	return nil
+	return drv.check("cuCtxCreate_v2", drv.cuCtxCreate(&ctx, 0, dev))
 }
 
 // do runs f on the device goroutine and waits for it.
-func (d *Device) do(f func() error) error {
+func (d *thread) do(f func() error) error {
 	var err error
 	ran := make(chan struct{})
 	select {
@@ -301,7 +351,9 @@ func (d *Device) do(f func() error) error {
 
 // Close stops the device goroutine. The driver keeps the context until the
 // process ends (freeing memory first is the caller's business).
-func (d *Device) Close() {
+func (d *Device) Close() { d.thread.close() }
+
+func (d *thread) close() {
 	select {
 	case <-d.done:
 	default:
@@ -316,7 +368,7 @@ func (d *Device) Name() string { return d.name }
 func (d *Device) ComputeCapability() (major, minor int) { return d.major, d.minor }
 
 // Arch is the PTX module in use: 70 (compute_70, every kernel) or 80.
-func (d *Device) Arch() int { return d.arch }
+func (d *Device) Arch() int { return d.mod.arch }
 
 // LibraryPath is the driver library that was loaded.
 func (d *Device) LibraryPath() string { return d.drv.path }
@@ -343,16 +395,17 @@ func (d *Device) Synchronize() error {
 // function returns the kernel of that name in the loaded module (cached).
 // Called on the device goroutine.
 func (d *Device) function(name string) (uintptr, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if f, ok := d.funcs[name]; ok {
+	m := d.mod
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.funcs[name]; ok {
 		return f, nil
 	}
 	var f uintptr
-	if err := d.drv.check(fmt.Sprintf("cuModuleGetFunction(%q)", name), d.drv.cuModuleGetFunction(&f, d.module, cString(name))); err != nil {
+	if err := d.drv.check(fmt.Sprintf("cuModuleGetFunction(%q)", name), d.drv.cuModuleGetFunction(&f, m.handle, cString(name))); err != nil {
 		return 0, err
 	}
-	d.funcs[name] = f
+	m.funcs[name] = f
 	return f, nil
 }
 

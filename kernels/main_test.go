@@ -199,4 +199,9 @@ func TestDeviceBasics(t *testing.T) {
 	if err := d.Write(b, make([]byte, 65)); err == nil {
 		t.Fatal("write past the end of a buffer: no error")
 	}
+	// A bad module choice is refused before a second context is made.
+	t.Setenv("LADDER_CUDA_PTX", "75")
+	if _, err := Open(0); err == nil || !strings.Contains(err.Error(), "LADDER_CUDA_PTX") {
+		t.Fatalf("Open with LADDER_CUDA_PTX=75: %v", err)
+	}
 }
