@@ -68,7 +68,7 @@ var (
 // device returns the process's one simulated device, opened on first use;
 // the test is skipped when the simulator fixture is missing (and fails
 // under CI=true).
-func device(t *testing.T) *Device {
+func device(t testing.TB) *Device {
 	t.Helper()
 	lib := fixtures.Path(t, "ptxsim/libcuda.so.1")
 	cfg := fixtures.Path(t, "ptxsim/gpgpusim.config")
@@ -84,7 +84,7 @@ func device(t *testing.T) *Device {
 }
 
 // upload copies values to a new device buffer, freed at the end of the test.
-func upload(t *testing.T, d *Device, v []float32) Buffer {
+func upload(t testing.TB, d *Device, v []float32) Buffer {
 	t.Helper()
 	b := alloc(t, d, 4*len(v))
 	if err := d.WriteF32(b, v); err != nil {
@@ -93,7 +93,7 @@ func upload(t *testing.T, d *Device, v []float32) Buffer {
 	return b
 }
 
-func uploadI32(t *testing.T, d *Device, v []int32) Buffer {
+func uploadI32(t testing.TB, d *Device, v []int32) Buffer {
 	t.Helper()
 	b := alloc(t, d, 4*len(v))
 	if err := d.WriteI32(b, v); err != nil {
@@ -102,7 +102,7 @@ func uploadI32(t *testing.T, d *Device, v []int32) Buffer {
 	return b
 }
 
-func uploadBytes(t *testing.T, d *Device, v []byte) Buffer {
+func uploadBytes(t testing.TB, d *Device, v []byte) Buffer {
 	t.Helper()
 	b := alloc(t, d, len(v))
 	if err := d.Write(b, v); err != nil {
@@ -111,7 +111,7 @@ func uploadBytes(t *testing.T, d *Device, v []byte) Buffer {
 	return b
 }
 
-func alloc(t *testing.T, d *Device, n int) Buffer {
+func alloc(t testing.TB, d *Device, n int) Buffer {
 	t.Helper()
 	b, err := d.Alloc(int64(max(n, 4)))
 	if err != nil {
@@ -121,7 +121,7 @@ func alloc(t *testing.T, d *Device, n int) Buffer {
 	return b
 }
 
-func download(t *testing.T, d *Device, b Buffer, n int) []float32 {
+func download(t testing.TB, d *Device, b Buffer, n int) []float32 {
 	t.Helper()
 	v := make([]float32, n)
 	if err := d.ReadF32(v, b); err != nil {
