@@ -56,7 +56,16 @@ func runMain(m *testing.M) int {
 			defer f.Close()
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	if code != 0 && simLog != "" {
+		// A failure may come from the simulator (a PTX parse error aborts it):
+		// show the end of what it printed.
+		if b, err := os.ReadFile(simLog); err == nil && len(b) > 0 {
+			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			fmt.Fprintf(os.Stdout, "--- last lines of the simulator's output (%s):\n%s\n", simLog, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	}
+	return code
 }
 
 var (
