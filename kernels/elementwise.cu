@@ -103,6 +103,26 @@ extern "C" __global__ void cast_f16_f32(float* out, const unsigned short* in, in
     if (i < n) out[i] = half_bits_to_f32(in[i]);
 }
 
+// out (n) bf16 = f32 rounded to nearest even, NaNs quieted, subnormals
+// flushed to zero: ggml_compute_fp32_to_bf16 (gguf.F32ToBF16), in integer
+// operations (the simulator has no bf16 conversion).
+extern "C" __global__ void cast_f32_bf16(unsigned short* out, const float* in, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    uint32_t u = __float_as_uint(in[i]);
+    uint32_t h;
+    if ((u & 0x7fffffffu) > 0x7f800000u) h = (u >> 16) | 64u;
+    else if ((u & 0x7f800000u) == 0) h = (u & 0x80000000u) >> 16;
+    else h = (u + (0x7fffu + ((u >> 16) & 1u))) >> 16;
+    out[i] = (unsigned short)h;
+}
+
+// out (n) floats = bf16 values, exactly.
+extern "C" __global__ void cast_bf16_f32(float* out, const unsigned short* in, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = bf16_bits_to_f32(in[i]);
+}
+
 // dtable (vocab, c) [ids[i]] += dout (n, c) [i]: one thread per column adds
 // the rows in order, so repeated ids sum in the CPU's order, no atomics.
 extern "C" __global__ void embedding_bwd(float* dtable, const float* dout, const int* ids, int n, int c) {

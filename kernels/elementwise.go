@@ -206,6 +206,29 @@ func (d *Device) CastF16ToF32(out, in Buffer, n int) error {
 	return d.elementwise("cast_f16_f32", n, out, in, n)
 }
 
+// CastF32ToBF16 writes n brain floats as gguf.F32ToBF16 rounds them (ties
+// to even, NaNs quieted, subnormals flushed to zero).
+func (d *Device) CastF32ToBF16(out, in Buffer, n int) error {
+	if err := need("CastF32ToBF16", "out", out, 2*int64(n)); err != nil {
+		return err
+	}
+	if err := need("CastF32ToBF16", "in", in, 4*int64(n)); err != nil {
+		return err
+	}
+	return d.elementwise("cast_f32_bf16", n, out, in, n)
+}
+
+// CastBF16ToF32 writes n floats from brain floats (exact).
+func (d *Device) CastBF16ToF32(out, in Buffer, n int) error {
+	if err := need("CastBF16ToF32", "out", out, 4*int64(n)); err != nil {
+		return err
+	}
+	if err := need("CastBF16ToF32", "in", in, 2*int64(n)); err != nil {
+		return err
+	}
+	return d.elementwise("cast_bf16_f32", n, out, in, n)
+}
+
 // EmbeddingBackward accumulates dtable (vocab, c) [ids[i]] += dout (n, c) [i]
 // for a trainable f32 table (the forward is GetRows). ids (n int32) must lie
 // in [0, vocab): the caller checks them on the host.

@@ -10,14 +10,31 @@
 //
 // 32×32 output tiles, 256 threads with 2×2 outputs each, operands staged
 // through shared memory 32 deep; float32 accumulation with fma.
+//
+// A and B may each be f32, f16 or bf16 (gemm_<A>_<B>): half-precision
+// operands (weights or saved activations kept small) widen exactly to f32
+// as they are staged; C is always f32.
 #include "common.cuh"
+
+#define D_F32 0
+#define D_F16 1
+#define D_BF16 2
+
+template <int D> __device__ __forceinline__ float ld_elem(const void* p, long long i);
+template <> __device__ __forceinline__ float ld_elem<D_F32>(const void* p, long long i) { return ((const float*)p)[i]; }
+template <> __device__ __forceinline__ float ld_elem<D_F16>(const void* p, long long i) {
+    return half_bits_to_f32(((const unsigned short*)p)[i]);
+}
+template <> __device__ __forceinline__ float ld_elem<D_BF16>(const void* p, long long i) {
+    return bf16_bits_to_f32(((const unsigned short*)p)[i]);
+}
 
 #define GT 32
 #define GTPB 16
 
-extern "C" __global__ void __launch_bounds__(GTPB* GTPB)
-    gemm_f32(float* __restrict__ c, const float* __restrict__ a, const float* __restrict__ b, int M, int N, int K,
-             long long sam, long long sak, long long sbk, long long sbn, int accumulate) {
+template <int DA, int DB>
+__device__ void gemm(float* __restrict__ c, const void* __restrict__ a, const void* __restrict__ b, int M, int N, int K,
+                     long long sam, long long sak, long long sbk, long long sbn, int accumulate) {
     __shared__ float as[GT][GT + 1]; // as[k][m]
     __shared__ float bs[GT][GT + 1]; // bs[k][n]
     int tx = threadIdx.x, ty = threadIdx.y, tid = ty * GTPB + tx;
@@ -31,11 +48,11 @@ extern "C" __global__ void __launch_bounds__(GTPB* GTPB)
             int r, kk;
             if (sak == 1) { r = e / GT; kk = e % GT; } else { kk = e / GT; r = e % GT; }
             int m = m0 + r, k = k0 + kk;
-            as[kk][r] = (m < M && k < K) ? a[m * sam + k * sak] : 0.f;
+            as[kk][r] = (m < M && k < K) ? ld_elem<DA>(a, m * sam + k * sak) : 0.f;
             if (sbk == 1) { r = e / GT; kk = e % GT; } else { kk = e / GT; r = e % GT; }
             int n = n0 + r;
             k = k0 + kk;
-            bs[kk][r] = (n < N && k < K) ? b[k * sbk + n * sbn] : 0.f;
+            bs[kk][r] = (n < N && k < K) ? ld_elem<DB>(b, k * sbk + n * sbn) : 0.f;
         }
         __syncthreads();
         if (live) {
@@ -62,3 +79,14 @@ extern "C" __global__ void __launch_bounds__(GTPB* GTPB)
         }
     }
 }
+
+#define GEMM(na, DA, nb, DB)                                                                                            \
+    extern "C" __global__ void __launch_bounds__(GTPB* GTPB)                                                           \
+        gemm_##na##_##nb(float* c, const void* a, const void* b, int M, int N, int K, long long sam, long long sak,     \
+                         long long sbk, long long sbn, int accumulate) {                                               \
+        gemm<DA, DB>(c, a, b, M, N, K, sam, sak, sbk, sbn, accumulate);                                                \
+    }
+#define GEMM_B(na, DA) GEMM(na, DA, f32, D_F32) GEMM(na, DA, f16, D_F16) GEMM(na, DA, bf16, D_BF16)
+GEMM_B(f32, D_F32)
+GEMM_B(f16, D_F16)
+GEMM_B(bf16, D_BF16)

@@ -2,11 +2,49 @@ package kernels
 
 import "fmt"
 
+// DType is the element type of a GEMM operand.
+type DType int
+
+const (
+	F32  DType = iota // float32
+	F16               // IEEE half
+	BF16              // brain float
+)
+
+func (t DType) suffix() string {
+	switch t {
+	case F32:
+		return "f32"
+	case F16:
+		return "f16"
+	case BF16:
+		return "bf16"
+	}
+	return ""
+}
+
+func (t DType) size() int64 {
+	if t == F32 {
+		return 4
+	}
+	return 2
+}
+
 // Gemm computes C (M, N) = A (M, K) · B (K, N), or adds it to C when
 // accumulate is set, with A[m][k] at a[m·sam + k·sak] and B[k][n] at
-// b[k·sbk + n·sbn] (strides in floats), so transposed operands need no
+// b[k·sbk + n·sbn] (strides in elements), so transposed operands need no
 // copy. C is dense row-major. f32 throughout, accumulated with fma.
 func (d *Device) Gemm(c, a, b Buffer, m, n, k int, sam, sak, sbk, sbn int64, accumulate bool) error {
+	return d.GemmMixed(c, a, F32, b, F32, m, n, k, sam, sak, sbk, sbn, accumulate)
+}
+
+// GemmMixed is Gemm with A of type at and B of type bt (f32, f16 or bf16:
+// weights or saved activations kept in half precision). Half operands widen
+// exactly to f32; C is f32 and the accumulation f32.
+func (d *Device) GemmMixed(c, a Buffer, at DType, b Buffer, bt DType, m, n, k int, sam, sak, sbk, sbn int64, accumulate bool) error {
+	if at.suffix() == "" || bt.suffix() == "" {
+		return fmt.Errorf("kernels: Gemm: operand types %d, %d", at, bt)
+	}
 	if m < 0 || n < 0 || k < 0 || sam < 0 || sak < 0 || sbk < 0 || sbn < 0 {
 		return fmt.Errorf("kernels: Gemm: shape %d×%d×%d, strides %d %d %d %d", m, n, k, sam, sak, sbk, sbn)
 	}
@@ -17,14 +55,14 @@ func (d *Device) Gemm(c, a, b Buffer, m, n, k int, sam, sak, sbk, sbn int64, acc
 		return err
 	}
 	if k > 0 {
-		if err := need("Gemm", "A", a, 4*(int64(m-1)*sam+int64(k-1)*sak+1)); err != nil {
+		if err := need("Gemm", "A", a, at.size()*(int64(m-1)*sam+int64(k-1)*sak+1)); err != nil {
 			return err
 		}
-		if err := need("Gemm", "B", b, 4*(int64(k-1)*sbk+int64(n-1)*sbn+1)); err != nil {
+		if err := need("Gemm", "B", b, bt.size()*(int64(k-1)*sbk+int64(n-1)*sbn+1)); err != nil {
 			return err
 		}
 	}
-	return d.launch("gemm_f32", dim3{ceilDiv(n, 32), ceilDiv(m, 32), 1}, dim3{16, 16, 1}, 0,
+	return d.launch("gemm_"+at.suffix()+"_"+bt.suffix(), dim3{ceilDiv(n, 32), ceilDiv(m, 32), 1}, dim3{16, 16, 1}, 0,
 		c, a, b, m, n, k, sam, sak, sbk, sbn, acc32(accumulate))
 }
 

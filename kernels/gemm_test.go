@@ -1,8 +1,11 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"ladder-engine/gguf"
 )
 
 // TestLinear checks the three products of a trainable f32 linear layer
@@ -55,6 +58,41 @@ func TestLinear(t *testing.T) {
 
 	if err := d.LinearForward(out, xb, wb, n, rows+1, cols, false); err == nil {
 		t.Fatal("a weight larger than its buffer: no error")
+	}
+
+	// Half-precision operands: x·Wᵀ with x in f16 and W in bf16, then
+	// with x in bf16 and W in f16; the reference uses the rounded values.
+	for _, c := range []struct{ at, bt DType }{{F16, BF16}, {BF16, F16}, {F32, BF16}} {
+		enc := func(v []float32, t DType) ([]byte, []float32) {
+			if t == F32 {
+				return nil, v
+			}
+			b, r := make([]byte, 2*len(v)), make([]float32, len(v))
+			for i, f := range v {
+				h := gguf.F32ToF16(f)
+				r[i] = gguf.F16ToF32(h)
+				if t == BF16 {
+					h = gguf.F32ToBF16(f)
+					r[i] = gguf.BF16ToF32(h)
+				}
+				b[2*i], b[2*i+1] = byte(h), byte(h>>8)
+			}
+			return b, r
+		}
+		xe, xr := enc(x, c.at)
+		we, wr := enc(w, c.bt)
+		xbuf, wbuf := xb, wb
+		if xe != nil {
+			xbuf = uploadBytes(t, d, xe)
+		}
+		if we != nil {
+			wbuf = uploadBytes(t, d, we)
+		}
+		want, mag := refMatMul(xr, wr, n, rows, cols)
+		if err := d.GemmMixed(out, xbuf, c.at, wbuf, c.bt, n, rows, cols, cols, 1, 1, cols, false); err != nil {
+			t.Fatal(err)
+		}
+		closeScaled(t, fmt.Sprintf("out (%s·%sᵀ)", c.at.suffix(), c.bt.suffix()), download(t, d, out, n*rows), want, mag, 1e-5)
 	}
 }
 

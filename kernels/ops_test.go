@@ -318,6 +318,31 @@ func TestCasts(t *testing.T) {
 		t.Fatal(err)
 	}
 	bitExact(t, "f16→f32", download(t, d, back, n), want)
+
+	// bf16, with a NaN and subnormals (flushed) on top.
+	x = append(x, float32(math.NaN()), 1e-40, -1e-39, 3.4e38)
+	n = len(x)
+	bh := alloc(t, d, 2*n)
+	if err := d.CastF32ToBF16(bh, upload(t, d, x), n); err != nil {
+		t.Fatal(err)
+	}
+	got = make([]byte, 2*n)
+	if err := d.Read(got, bh); err != nil {
+		t.Fatal(err)
+	}
+	want = make([]float32, n)
+	for i, v := range x {
+		hb := gguf.F32ToBF16(v)
+		if g := uint16(got[2*i]) | uint16(got[2*i+1])<<8; g != hb {
+			t.Fatalf("bf16 of %g = %#04x, want %#04x", v, g, hb)
+		}
+		want[i] = gguf.BF16ToF32(hb)
+	}
+	back = alloc(t, d, 4*n)
+	if err := d.CastBF16ToF32(back, bh, n); err != nil {
+		t.Fatal(err)
+	}
+	bitExact(t, "bf16→f32", download(t, d, back, n), want)
 }
 
 func TestEmbeddingBackward(t *testing.T) {
