@@ -16,6 +16,13 @@ extern "C" __global__ void axpy(float* dst, const float* src, float s, int n) {
     if (i < n) dst[i] = __fadd_rn(dst[i], s == 1.0f ? src[i] : __fmul_rn(s, src[i]));
 }
 
+// dst (n) += s[0]·src, or += s[0] when src is NULL: a scale that lives on
+// the device (d(loss) in a backward pass), so no host round trip.
+extern "C" __global__ void axpy_dev(float* dst, const float* src, const float* s, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = __fadd_rn(dst[i], src != NULL ? __fmul_rn(s[0], src[i]) : s[0]);
+}
+
 // out (n) = s·a
 extern "C" __global__ void scale(float* out, const float* a, float s, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;

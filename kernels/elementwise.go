@@ -82,6 +82,24 @@ func (d *Device) Axpy(dst, src Buffer, s float32, n int) error {
 	return d.elementwise("axpy", n, dst, src, s, n)
 }
 
+// AxpyDevice is dst (n) += s·src with s the float at the start of the
+// device buffer scale (a gradient of a loss, never read back); with src
+// the zero Buffer it adds s to every value.
+func (d *Device) AxpyDevice(dst, src, scale Buffer, n int) error {
+	if err := need("AxpyDevice", "dst", dst, 4*int64(n)); err != nil {
+		return err
+	}
+	if err := need("AxpyDevice", "scale", scale, 4); err != nil {
+		return err
+	}
+	if src.ptr != 0 {
+		if err := need("AxpyDevice", "src", src, 4*int64(n)); err != nil {
+			return err
+		}
+	}
+	return d.elementwise("axpy_dev", n, dst, src, scale, n)
+}
+
 // Scale is out (n) = s·a; out may be a.
 func (d *Device) Scale(out, a Buffer, s float32, n int) error {
 	if err := needAll("Scale", 4*int64(n), map[string]Buffer{"out": out, "a": a}); err != nil {

@@ -236,6 +236,19 @@ func TestElementwise(t *testing.T) {
 		t.Fatal(err)
 	}
 	bitExact(t, "axpy", download(t, d, acc, n), want)
+	// dst += s·src and dst += s, s on the device.
+	sb := upload(t, d, []float32{-0.25})
+	acc = upload(t, d, a)
+	if err := d.AxpyDevice(acc, bb, sb, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AxpyDevice(acc, Buffer{}, sb, n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i] = (a[i] + -0.25*b[i]) + -0.25
+	}
+	bitExact(t, "axpy on device", download(t, d, acc, n), want)
 	for i := range want {
 		want[i] = -3 * a[i]
 	}
