@@ -3,6 +3,7 @@ module ladder-engine
 go 1.26.0
 
 require (
+	github.com/ebitengine/purego v0.11.3
 	github.com/klauspost/compress v1.20.4
 	golang.org/x/sys v0.50.0
 	gonum.org/v1/plot v0.17.0
