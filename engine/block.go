@@ -66,16 +66,16 @@ func BlockForward(tp *ops.Tape, hp *BlockHparams, w *BlockWeights, h *ops.Tensor
 		q = tp.RMSNormHeads(q, w.QNorm, hp.HeadDim, eps)
 		k = tp.RMSNormHeads(k, w.KNorm, hp.HeadDim, eps)
 	}
-	q = tp.RoPE(q, hp.NHead, pos, hp.RopeBase, hp.RopeNeox, hp.RopeFreqs)
-	k = tp.RoPE(k, hp.NHeadKV, pos, hp.RopeBase, hp.RopeNeox, hp.RopeFreqs)
+	q = tp.RoPE(q, hp.NHead, pos, &ops.RoPEConfig{Base: hp.RopeBase, Neox: hp.RopeNeox, FreqFactors: hp.RopeFreqs})
+	k = tp.RoPE(k, hp.NHeadKV, pos, &ops.RoPEConfig{Base: hp.RopeBase, Neox: hp.RopeNeox, FreqFactors: hp.RopeFreqs})
 	var a *ops.Tensor
 	if kv != nil {
 		if kv.RoundF16 {
 			q = tp.RoundF16(q)
 		}
-		a = tp.AttentionKV(q, k, v, kv, layer, hp.NHead)
+		a = tp.AttentionKV(q, k, v, kv, layer, hp.NHead, nil)
 	} else {
-		a = tp.Attention(q, k, v, nSeq, hp.NHead, hp.NHeadKV, 0)
+		a = tp.Attention(q, k, v, nSeq, hp.NHead, hp.NHeadKV, 0, nil)
 	}
 	h = tp.Add(h, addBias(tp, w.Wo.Apply(tp, a), w.Bo))
 
