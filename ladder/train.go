@@ -376,7 +376,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 		hs := s.forwardNoGrad(ng, mb.y[0].RowsView(0, rows), ladder, mb.pos[:rows], b.B, nil, mb.hout, mb.dh)
 		z := s.headForward(ng, hs, mb.base.RowsView(0, rows))
-		loss := float64(ng.LMHeadCrossEntropy(z, m.Output, 0, b.Targets).Scalar())
+		loss := float64(ng.LMHeadCrossEntropy(z, m.Output, m.FinalSoftCap, b.Targets).Scalar())
 		ng.Reset()
 		return loss, nil
 	}
@@ -456,7 +456,7 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	tp := tr.tape
 	be.Zero(view(mb.dh).Buf())
 	z := s.headForward(tp, leaf(mb.hout, mb.dh), view(mb.base))
-	lossT := tp.LMHeadCrossEntropy(z, m.Output, 0, b.Targets)
+	lossT := tp.LMHeadCrossEntropy(z, m.Output, m.FinalSoftCap, b.Targets)
 	loss := float64(lossT.Scalar())
 	tp.BackwardScaled(lossT, float32(b.NTargets))
 
