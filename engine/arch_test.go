@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"ladder-engine/engine/synth"
 	"ladder-engine/gguf"
 	"ladder-engine/internal/fixtures"
 )
@@ -304,5 +305,34 @@ func TestArchLoadErrors(t *testing.T) {
 	defer m.Close()
 	if want := float32(1 / math.Sqrt(32)); m.QueryScale != want {
 		t.Errorf("query scale %g, want %g", m.QueryScale, want)
+	}
+}
+
+// synth's gemma2 and phi3 presets load and run: the tiny ones (the arch
+// fixtures' shapes) in a quantized mix, a few tokens through the backbone.
+func TestArchSynthPresetsRun(t *testing.T) {
+	for _, arch := range []string{"gemma2", "phi3"} {
+		t.Run(arch, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), arch+".gguf")
+			if err := synth.Write(path, synth.Options{Arch: arch, Preset: "tiny", Type: gguf.TypeQ4_K, Seed: 3}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(path, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			d := m.NewDecoder(64)
+			defer d.Free()
+			logits := make([]float32, m.NVocab)
+			if err := d.Decode(m.Tok.Encode("Once upon a time", true, true), false, logits); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range logits {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (m.FinalSoftCap > 0 && math.Abs(float64(v)) > float64(m.FinalSoftCap)) {
+					t.Fatalf("logit %g", v)
+				}
+			}
+		})
 	}
 }
