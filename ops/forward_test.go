@@ -302,3 +302,54 @@ func TestGeGLUF16Table(t *testing.T) {
 		}
 	}
 }
+
+// RoPE scaling by hand, against ggml's formulas (ggml-cpu rope_yarn):
+// partial rotary leaves the dims past NRot alone and rotates the first NRot
+// as a head of NRot; linear scaling by s is position p·s; the magnitude
+// factor multiplies cos and sin; YaRN with base 10000, NRot 8, n_ctx_orig
+// 64 has corr dims low = floor(8·ln(64/(32·2π))/(2 ln 1e4)) = 0 and
+// high = ceil(8·ln(64/2π)/(2 ln 1e4)) = 2, so pair i mixes interpolated
+// and extrapolated angles by ramp 1 − i/2 (i = 0: extrapolated, i ≥ 2:
+// interpolated), and mscale = 1 + 0.1·ln 4.
+func TestRoPEScaling(t *testing.T) {
+	const p = 7
+	x := gcRand(5, 10, 1) // one head of 10, 8 rotated
+	theta := func(i int, nRot float64) float64 { return p * math.Pow(10000, -2*float64(i)/nRot) }
+	rotNeox := func(in []float32, nRot int, angle func(i int) float64, mscale float64) []float64 {
+		out := make([]float64, len(in))
+		for i := range in {
+			out[i] = float64(in[i])
+		}
+		half := nRot / 2
+		for i := 0; i < half; i++ {
+			a, b := float64(in[i]), float64(in[i+half])
+			c, s := math.Cos(angle(i))*mscale, math.Sin(angle(i))*mscale
+			out[i], out[i+half] = a*c-b*s, a*s+b*c
+		}
+		return out
+	}
+	yarnAngle := func(i int) float64 {
+		ramp := 1 - math.Min(1, math.Max(0, float64(i)/2))
+		return theta(i, 8)*0.25*(1-ramp) + theta(i, 8)*ramp
+	}
+	for _, c := range []struct {
+		name string
+		rc   RoPEConfig
+		want []float64
+	}{
+		{"partial", RoPEConfig{NRot: 8, Base: 10000, Neox: true}, rotNeox(x, 8, func(i int) float64 { return theta(i, 8) }, 1)},
+		{"linear+attn factor", RoPEConfig{NRot: 8, Base: 10000, Neox: true, FreqScale: 0.5, AttnFactor: 1.25},
+			rotNeox(x, 8, func(i int) float64 { return theta(i, 8) * 0.5 }, 1.25)},
+		{"yarn", RoPEConfig{NRot: 8, Base: 10000, Neox: true, FreqScale: 0.25, ExtFactor: 1, BetaFast: 32, BetaSlow: 1, NCtxOrig: 64},
+			rotNeox(x, 8, yarnAngle, 1+0.1*math.Log(4))},
+	} {
+		y := append([]float32(nil), x...)
+		RoPEForward(y, 1, 1, 10, []int32{p}, &c.rc)
+		for i := range y {
+			if !closeRel(y[i], c.want[i], 2e-6) {
+				t.Errorf("%s: y = %v, want %v", c.name, y, c.want)
+				break
+			}
+		}
+	}
+}
