@@ -11,6 +11,7 @@ import (
 	"ladder-engine/engine/synth"
 	"ladder-engine/gguf"
 	"ladder-engine/internal/fixtures"
+	"ladder-engine/ops"
 )
 
 // The arch fixtures (../shared/models/arch, references in
@@ -331,6 +332,53 @@ func TestArchSynthPresetsRun(t *testing.T) {
 			for _, v := range logits {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (m.FinalSoftCap > 0 && math.Abs(float64(v)) > float64(m.FinalSoftCap)) {
 					t.Fatalf("logit %g", v)
+				}
+			}
+		})
+	}
+}
+
+// The strict backend (CPU kernels behind buffers nothing else can read)
+// gives the CPU backend's hidden states and perplexity bit for bit on
+// gemma2 (GeGLU, soft-caps, windows, embedding scale) and phi3 with
+// LongRoPE: the new kernels go through the Backend interface only.
+func TestArchStrictBackendMatchesCPU(t *testing.T) {
+	for _, name := range []string{"synth-gemma2-Q4_K_M", "synth-phi3-longrope-Q8_0"} {
+		t.Run(name, func(t *testing.T) {
+			path := fixtures.Path(t, "models/arch/"+name+".gguf")
+			cpu := loadArchModel(t, name)
+			strict, err := LoadOn(path, 2, func(p *ops.Pool) ops.Backend { return ops.NewStrict(p) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer strict.Close()
+			text, err := os.ReadFile(fixtures.Path(t, "reference/text/tinyshakespeare_first40KB.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks := cpu.Tok.Encode(string(text[:4000]), true, false)
+			run := func(m *Model) (PerplexityResult, []float32) {
+				d := m.NewDecoder(128)
+				defer d.Free()
+				r, err := Perplexity(d, toks, PerplexityOptions{NCtx: 128, NBatch: 128, NChunks: 2, AddBOS: m.Tok.AddBOS(), BOS: m.Tok.BOS()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Reset()
+				h := make([]float32, 40*m.NEmbd)
+				if err := d.Embed(toks[:40], h); err != nil {
+					t.Fatal(err)
+				}
+				return r, h
+			}
+			pc, hc := run(cpu)
+			ps, hs := run(strict)
+			if pc.PPL != ps.PPL || pc.NChunks != 2 {
+				t.Fatalf("perplexity over %d chunks: cpu %v, strict %v", pc.NChunks, pc.PPL, ps.PPL)
+			}
+			for i := range hc {
+				if math.Float32bits(hc[i]) != math.Float32bits(hs[i]) {
+					t.Fatalf("hidden[%d]: cpu %g, strict %g", i, hc[i], hs[i])
 				}
 			}
 		})
