@@ -43,7 +43,7 @@ type Hparams struct {
 	NSWA         int     // {arch}.attention.sliding_window: the window of sliding-window layers (0: none)
 	AttnSoftCap  float32 // gemma2 attn_logit_softcapping (0: none)
 	FinalSoftCap float32 // gemma2 final_logit_softcapping (0: none)
-	QueryScale   float32 // multiplies q before attention (gemma2); 0: scores scaled by 1/sqrt(HeadDim) as usual
+	QueryScale   float32 // multiplies q before attention (gemma2, phi3: llama.cpp scales Qcur); 0: scores scaled by 1/sqrt(HeadDim)
 	EmbdScale    float32 // multiplies the token embeddings (gemma2: sqrt(NEmbd)); 0: none
 }
 
@@ -173,14 +173,23 @@ func readHparams(f *gguf.File, arch string) (Hparams, error) {
 	if err := readRopeScaling(f, arch, &h); err != nil {
 		return h, err
 	}
-	switch arch {
-	case "gemma2":
-		// llama.cpp load_hparams: window 4096 and caps 50 / 30 unless the file says otherwise.
-		h.NSWA, h.AttnSoftCap, h.FinalSoftCap = 4096, 50, 30
-		geti("attention.sliding_window", &h.NSWA, 4096, false)
+	if info.swa == swaEven {
+		h.NSWA = 4096 // llama.cpp's gemma2 default
+	}
+	if info.swa != swaNone {
+		geti("attention.sliding_window", &h.NSWA, h.NSWA, false)
+	}
+	if info.softCaps {
+		// llama.cpp load_hparams: 50 and 30 unless the file says otherwise.
+		h.AttnSoftCap, h.FinalSoftCap = 50, 30
 		getf("attn_logit_softcapping", &h.AttnSoftCap, false)
 		getf("final_logit_softcapping", &h.FinalSoftCap, false)
+	}
+	if info.embdScale {
 		h.EmbdScale = float32(math.Sqrt(float64(h.NEmbd)))
+	}
+	switch arch {
+	case "gemma2":
 		// The query scale: attention.query_pre_attn_scalar when present (as
 		// later llama.cpp reads it); else llama.cpp's rule by model size:
 		// 27B (46 layers) scales by n_embd/n_head, the others by head_dim.
@@ -202,7 +211,8 @@ func readHparams(f *gguf.File, arch string) (Hparams, error) {
 		}
 		h.QueryScale = float32(1 / math.Sqrt(scalar))
 	case "phi3":
-		geti("attention.sliding_window", &h.NSWA, 0, false)
+		// build_phi3 scales Qcur by 1/sqrt(head_dim) and attends with kq_scale 1.
+		h.QueryScale = float32(1 / math.Sqrt(float64(h.HeadDim)))
 	}
 	if len(errs) > 0 {
 		return h, errors.Join(errs...)
