@@ -22,15 +22,38 @@ import (
 // 5e-3·|numeric|, scale the largest |analytic| of the tensor. The frozen
 // products are exact f32 over the dequantized weights in training
 // (LinearMatrix with a gradient), so the forward is smooth in every input.
+//
+// gemma2 and phi3 blocks too: soft-capped scores, the query scale, GeGLU
+// (exact tanh GELU in training), post-norms, and phi3's fused weights as
+// row views under LoRA pairs; their sliding window is narrowed to 3 so it
+// cuts into the 5-token sequence.
 func TestBlockLoRAGradients(t *testing.T) {
-	for _, typ := range []string{"Q4_0", "Q8_0"} {
-		t.Run(typ, func(t *testing.T) {
-			m := loadModel(t, "synth-llama-"+typ)
-			if got := m.Layers[1].Wq.Type.String(); got != map[string]string{"Q4_0": "q4_0", "Q8_0": "q8_0"}[typ] {
-				t.Fatalf("attn_q is %s, want a %s model", got, typ)
+	for _, c := range []struct {
+		name, path, wqType string
+		layer, window      int
+	}{
+		{"llama-Q4_0", "models/synth/synth-llama-Q4_0.gguf", "q4_0", 1, 0},
+		{"llama-Q8_0", "models/synth/synth-llama-Q8_0.gguf", "q8_0", 1, 0},
+		{"gemma2-Q8_0", "models/arch/synth-gemma2-Q8_0.gguf", "q8_0", 0, 3},
+		{"phi3-Q8_0", "models/arch/synth-phi3-Q8_0.gguf", "q8_0", 1, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Load(fixtures.Path(t, c.path), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if got := m.Layers[c.layer].Wq.Type.String(); got != c.wqType {
+				t.Fatalf("attn_q is %s, want a %s model", got, c.wqType)
 			}
 			hp := m.BlockHparams()
-			w := m.Block(1)
+			if c.window > 0 {
+				if !hp.SWALayers[c.layer] {
+					t.Fatalf("layer %d does not slide", c.layer)
+				}
+				hp.SlidingWindow = c.window
+			}
+			w := m.Block(c.layer)
 			rng := rand.New(rand.NewPCG(7, 11))
 			const rank = 2
 			var params []*ops.Tensor
@@ -68,7 +91,7 @@ func TestBlockLoRAGradients(t *testing.T) {
 			// products), its records dropped.
 			fd := ops.NewTape(m.Backend)
 			loss := func() float64 {
-				out := BlockForward(fd, &hp, &w, x, pos, 1, nil, 1)
+				out := BlockForward(fd, &hp, &w, x, pos, 1, nil, c.layer)
 				var s float64
 				for i, v := range out.F32() {
 					s += float64(v) * float64(r[i])
@@ -79,7 +102,7 @@ func TestBlockLoRAGradients(t *testing.T) {
 
 			// Analytic gradients through the tape's own ops.
 			tp := ops.NewTape(m.Backend)
-			out := BlockForward(tp, &hp, &w, x, pos, 1, nil, 1)
+			out := BlockForward(tp, &hp, &w, x, pos, 1, nil, c.layer)
 			tp.Backward(tp.Sum(tp.Mul(out, ops.NewTensor(r, n, hp.NEmbd))))
 			for _, p := range params {
 				if p.GradF32() == nil {

@@ -56,7 +56,7 @@ func (m *Model) Forward(tokens []int32, kv *KVCache, hidden *ops.Tensor, onLayer
 	}
 	tp := m.tape
 	x := m.residual(n)
-	m.Backend.Copy(x.Buf(), tp.EmbeddingMatrix(m.TokenEmbd, tokens).Buf())
+	m.Backend.Copy(x.Buf(), m.EmbedTokens(tp, tokens).Buf())
 	tp.Reset()
 	for l := range m.blocks {
 		y := BlockForward(tp, &m.blockHP, &m.blocks[l], x, pos, 1, kv, l)
@@ -85,18 +85,27 @@ func (m *Model) residual(n int) *ops.Tensor {
 	return m.resid.RowsView(0, n)
 }
 
-// EmbedTokens returns the token embeddings (n, NEmbd) of tokens on tp
-// (decoded from token_embd in whatever type the file stores). Token ids
-// must be in [0, NVocab).
+// EmbedTokens returns the input of the first block (n, NEmbd) for tokens
+// on tp: their rows of token_embd (decoded from whatever type the file
+// stores), times sqrt(n_embd) for gemma2 (build_gemma2's ggml_scale).
+// Token ids must be in [0, NVocab).
 func (m *Model) EmbedTokens(tp *ops.Tape, tokens []int32) *ops.Tensor {
-	return tp.EmbeddingMatrix(m.TokenEmbd, tokens)
+	e := tp.EmbeddingMatrix(m.TokenEmbd, tokens)
+	if m.EmbdScale != 0 {
+		e = tp.Scale(e, m.EmbdScale)
+	}
+	return e
 }
 
 // Logits applies the frozen LM head to n rows of hidden (n, NEmbd) and
-// copies the logits (n, NVocab) out to the host: a sync point.
+// copies the logits (n, NVocab) out to the host: a sync point. gemma2's
+// logits are soft-capped (final_logit_softcapping), as llama.cpp's are.
 func (m *Model) Logits(hidden *ops.Tensor, n int, logits []float32) {
 	tp := ops.NewNoGradTape(m.Backend)
 	defer tp.Close()
 	out := tp.LinearMatrix(hidden.RowsView(0, n), m.Output)
+	if m.FinalSoftCap > 0 {
+		out = tp.SoftCap(out, m.FinalSoftCap)
+	}
 	out.ReadInto(logits[:n*m.NVocab])
 }

@@ -26,13 +26,16 @@ type Model struct {
 	Backend ops.Backend
 	Pool    *ops.Pool
 
-	TokenEmbd   *ops.Matrix // (NVocab, NEmbd)
-	Output      *ops.Matrix // (NVocab, NEmbd); == TokenEmbd when tied
-	OutputNorm  []float32   // (NEmbd)
-	RopeFreqs   []float32   // (HeadDim/2) frequency factors, nil if absent
-	Layers      []Layer
-	TiedEmbd    bool
-	weightBytes int64 // counted in ops.Weights
+	TokenEmbd  *ops.Matrix // (NVocab, NEmbd)
+	Output     *ops.Matrix // (NVocab, NEmbd); == TokenEmbd when tied
+	OutputNorm []float32   // (NEmbd)
+	RopeFreqs  []float32   // (NRot/2) frequency factors (rope_freqs), nil if absent
+	// Phi-3 LongRoPE: (NRot/2) factors for contexts longer than NCtxOrigYarn
+	// and for shorter ones (rope_factors_long/short), nil if absent.
+	RopeFactorsLong, RopeFactorsShort []float32
+	Layers                            []Layer
+	TiedEmbd                          bool
+	weightBytes                       int64 // counted in ops.Weights
 
 	// The backbone's blocks on Backend, for BlockForward.
 	blockHP    BlockHparams
@@ -51,9 +54,11 @@ type Layer struct {
 	Wq, Wk, Wv, Wo *ops.Matrix
 	Bq, Bk, Bv, Bo []float32 // optional biases (qwen2 has q, k, v)
 	QNorm, KNorm   []float32 // (HeadDim) per-head RMSNorm weights (qwen3)
+	PostAttnNorm   []float32 // (NEmbd) gemma2 post_attention_norm
 	FFNNorm        []float32 // (NEmbd)
 	WGate, WUp     *ops.Matrix
 	WDown          *ops.Matrix
+	PostFFNNorm    []float32 // (NEmbd) gemma2 post_ffw_norm
 }
 
 // Load maps a GGUF model and prepares it to run on `threads` CPU threads
@@ -109,7 +114,16 @@ func fromGGUF(f *gguf.File, threads int, newBackend func(*ops.Pool) ops.Backend)
 		m.Output, m.TiedEmbd = m.TokenEmbd, true
 	}
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
-		m.RopeFreqs = ld.vector("rope_freqs.weight", hp.HeadDim/2)
+		m.RopeFreqs = ld.vector("rope_freqs.weight", hp.NRot/2)
+	}
+	if archs[arch].ropeFactors {
+		// llama.cpp loads phi3's LongRoPE factors whenever they are present,
+		// whatever rope.scaling.type says.
+		m.RopeFactorsLong = ld.optVector("rope_factors_long.weight", hp.NRot/2)
+		m.RopeFactorsShort = ld.optVector("rope_factors_short.weight", hp.NRot/2)
+		if (m.RopeFactorsLong == nil) != (m.RopeFactorsShort == nil) {
+			return nil, fmt.Errorf("%s: LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight", f.Path)
+		}
 	}
 	m.Layers = make([]Layer, hp.NLayer)
 	for i := range m.Layers {
@@ -168,8 +182,7 @@ func (m *Model) place() error {
 			return err
 		}
 	}
-	m.blockHP = BlockHparams{NEmbd: m.NEmbd, NHead: m.NHead, NHeadKV: m.NHeadKV, HeadDim: m.HeadDim, NFF: m.NFF,
-		NormEps: m.NormEps, RopeBase: m.RopeFreqBase, RopeNeox: m.RopeNeox, RopeFreqs: m.RopeFreqs}
+	m.blockHP = m.blockHparams()
 	m.outputNorm = vec(m.OutputNorm)
 	m.blocks = make([]BlockWeights, len(m.Layers))
 	for i := range m.Layers {
@@ -184,11 +197,40 @@ func (m *Model) place() error {
 			Wq:       ops.Frozen{M: ly.Wq}, Wk: ops.Frozen{M: ly.Wk}, Wv: ops.Frozen{M: ly.Wv}, Wo: ops.Frozen{M: ly.Wo},
 			Bq: vec(ly.Bq), Bk: vec(ly.Bk), Bv: vec(ly.Bv), Bo: vec(ly.Bo),
 			QNorm: vec(ly.QNorm), KNorm: vec(ly.KNorm),
-			FFNNorm: vec(ly.FFNNorm),
-			WGate:   ops.Frozen{M: ly.WGate}, WUp: ops.Frozen{M: ly.WUp}, WDown: ops.Frozen{M: ly.WDown},
+			PostAttnNorm: vec(ly.PostAttnNorm),
+			FFNNorm:      vec(ly.FFNNorm),
+			WGate:        ops.Frozen{M: ly.WGate}, WUp: ops.Frozen{M: ly.WUp}, WDown: ops.Frozen{M: ly.WDown},
+			PostFFNNorm: vec(ly.PostFFNNorm),
 		}
 	}
 	return nil
+}
+
+// blockHparams is the backbone's block with its architecture's options,
+// as llama.cpp's build function for the architecture sets them.
+func (m *Model) blockHparams() BlockHparams {
+	info := archs[m.Arch]
+	hp := BlockHparams{NEmbd: m.NEmbd, NHead: m.NHead, NHeadKV: m.NHeadKV, HeadDim: m.HeadDim, NFF: m.NFF,
+		NormEps: m.NormEps,
+		Rope: ops.RoPEConfig{NRot: m.NRot, Base: m.RopeFreqBase, Neox: m.RopeNeox, FreqFactors: m.RopeFreqs,
+			FreqScale: m.RopeFreqScale, ExtFactor: m.YarnExtFactor, AttnFactor: m.RopeAttnFactor,
+			BetaFast: m.YarnBetaFast, BetaSlow: m.YarnBetaSlow, NCtxOrig: m.NCtxOrigYarn},
+		QueryScale:    m.QueryScale,
+		AttnSoftCap:   m.AttnSoftCap,
+		SlidingWindow: m.NSWA,
+		GeGLU:         info.geglu,
+	}
+	if m.RopeFactorsLong != nil {
+		hp.Rope.FreqFactors = m.RopeFactorsLong
+		hp.RopeShortFactors = m.RopeFactorsShort
+	}
+	if m.NSWA > 0 {
+		hp.SWALayers = make([]bool, m.NLayer)
+		for il := range hp.SWALayers {
+			hp.SWALayers[il] = m.IsSWA(m.Arch, il)
+		}
+	}
+	return hp
 }
 
 // BlockHparams is the shape of the backbone's blocks.
@@ -301,10 +343,20 @@ func (l *loader) layer(i int, ly *Layer) {
 	}
 	hp := &l.m.Hparams
 	p := fmt.Sprintf("blk.%d.", i)
+	info := archs[l.m.Arch]
 	ly.AttnNorm = l.vector(p+"attn_norm.weight", hp.NEmbd)
-	ly.Wq = l.matrix(p+"attn_q.weight", hp.NEmbd, hp.QDim())
-	ly.Wk = l.matrix(p+"attn_k.weight", hp.NEmbd, hp.KVDim())
-	ly.Wv = l.matrix(p+"attn_v.weight", hp.NEmbd, hp.KVDim())
+	if _, fused := l.f.Tensor(p + "attn_qkv.weight"); fused && info.fusedQKV {
+		// phi3: rows Q | K | V, split as build_phi3's views of the product.
+		qkv := l.matrix(p+"attn_qkv.weight", hp.NEmbd, hp.QDim()+2*hp.KVDim())
+		if qkv != nil {
+			q, kv := hp.QDim(), hp.KVDim()
+			ly.Wq, ly.Wk, ly.Wv = qkv.RowSlice(0, q), qkv.RowSlice(q, q+kv), qkv.RowSlice(q+kv, q+2*kv)
+		}
+	} else {
+		ly.Wq = l.matrix(p+"attn_q.weight", hp.NEmbd, hp.QDim())
+		ly.Wk = l.matrix(p+"attn_k.weight", hp.NEmbd, hp.KVDim())
+		ly.Wv = l.matrix(p+"attn_v.weight", hp.NEmbd, hp.KVDim())
+	}
 	ly.Wo = l.matrix(p+"attn_output.weight", hp.QDim(), hp.NEmbd)
 	ly.Bq = l.optVector(p+"attn_q.bias", hp.QDim())
 	ly.Bk = l.optVector(p+"attn_k.bias", hp.KVDim())
@@ -314,9 +366,22 @@ func (l *loader) layer(i int, ly *Layer) {
 		ly.QNorm = l.vector(p+"attn_q_norm.weight", hp.HeadDim)
 		ly.KNorm = l.vector(p+"attn_k_norm.weight", hp.HeadDim)
 	}
+	if info.postNorms {
+		ly.PostAttnNorm = l.vector(p+"post_attention_norm.weight", hp.NEmbd)
+		ly.PostFFNNorm = l.vector(p+"post_ffw_norm.weight", hp.NEmbd)
+	}
 	ly.FFNNorm = l.vector(p+"ffn_norm.weight", hp.NEmbd)
-	ly.WGate = l.matrix(p+"ffn_gate.weight", hp.NEmbd, hp.NFF)
-	ly.WUp = l.matrix(p+"ffn_up.weight", hp.NEmbd, hp.NFF)
+	if _, gate := l.f.Tensor(p + "ffn_gate.weight"); !gate && info.fusedGateUp {
+		// phi3: ffn_up holds gate | up (2·n_ff rows); build_ffn's
+		// LLM_FFN_SWIGLU splits the product in halves.
+		up := l.matrix(p+"ffn_up.weight", hp.NEmbd, 2*hp.NFF)
+		if up != nil {
+			ly.WGate, ly.WUp = up.RowSlice(0, hp.NFF), up.RowSlice(hp.NFF, 2*hp.NFF)
+		}
+	} else {
+		ly.WGate = l.matrix(p+"ffn_gate.weight", hp.NEmbd, hp.NFF)
+		ly.WUp = l.matrix(p+"ffn_up.weight", hp.NEmbd, hp.NFF)
+	}
 	ly.WDown = l.matrix(p+"ffn_down.weight", hp.NFF, hp.NEmbd)
 	if l.err != nil {
 		l.err = fmt.Errorf("layer %d: %w", i, l.err)

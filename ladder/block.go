@@ -54,7 +54,7 @@ func (s *Side) segmentForward(tp *ops.Tape, i int, h, ladder *ops.Tensor, pos []
 func (s *Side) blockHparams() engine.BlockHparams {
 	h := &s.H
 	return engine.BlockHparams{NEmbd: h.NEmbd, NHead: h.NHead, NHeadKV: h.NHeadKV, HeadDim: h.HeadDim, NFF: h.NFF,
-		NormEps: h.NormEps, RopeBase: h.RopeBase, RopeNeox: h.RopeNeox}
+		NormEps: h.NormEps, Rope: ops.RoPEConfig{Base: h.RopeBase, Neox: h.RopeNeox}}
 }
 
 // weights is the block as engine.BlockForward takes it: trainable f32

@@ -56,8 +56,13 @@ type Trainer struct {
 	val                []data.Example
 	fp                 Fingerprint
 
-	tape  *ops.Tape
-	kv    *engine.KVCache
+	tape *ops.Tape
+	kv   *engine.KVCache
+	// nCtx is the backbone's context in training: the longest example
+	// (training or validation), fixed for the run, so that what depends on
+	// the context size (Phi-3 LongRoPE's choice of factors, as llama.cpp
+	// makes it from n_ctx) is the same for every batch.
+	nCtx  int
 	projs []projection
 	mb    microBuffers
 
@@ -108,6 +113,11 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 		return nil, fmt.Errorf("--batch %d and --grad-accum %d must be >= 1", opts.Batch, opts.GradAccum)
 	}
 	tr := &Trainer{M: m, S: s, Cfg: cfg, Opts: opts, val: val, fp: BaseFingerprint(m), projs: s.projections()}
+	for _, exs := range [][]data.Example{train, val} {
+		for _, ex := range exs {
+			tr.nCtx = max(tr.nCtx, len(ex.Tokens))
+		}
+	}
 	var err error
 	if tr.train, err = data.NewBatcher(train, opts.Batch, opts.Seed, true); err != nil {
 		return nil, err
@@ -320,7 +330,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		if tr.kv != nil {
 			tr.kv.Free()
 		}
-		tr.kv = m.NewKVCache(T)
+		tr.kv = m.NewKVCache(max(T, tr.nCtx))
 	}
 	ng := ops.NewNoGradTape(be)
 	defer ng.Close()
@@ -376,7 +386,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		}
 		hs := s.forwardNoGrad(ng, mb.y[0].RowsView(0, rows), ladder, mb.pos[:rows], b.B, nil, mb.hout, mb.dh)
 		z := s.headForward(ng, hs, mb.base.RowsView(0, rows))
-		loss := float64(ng.LMHeadCrossEntropy(z, m.Output, b.Targets).Scalar())
+		loss := float64(ng.LMHeadCrossEntropy(z, m.Output, m.FinalSoftCap, b.Targets).Scalar())
 		ng.Reset()
 		return loss, nil
 	}
@@ -456,7 +466,7 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	tp := tr.tape
 	be.Zero(view(mb.dh).Buf())
 	z := s.headForward(tp, leaf(mb.hout, mb.dh), view(mb.base))
-	lossT := tp.LMHeadCrossEntropy(z, m.Output, b.Targets)
+	lossT := tp.LMHeadCrossEntropy(z, m.Output, m.FinalSoftCap, b.Targets)
 	loss := float64(lossT.Scalar())
 	tp.BackwardScaled(lossT, float32(b.NTargets))
 

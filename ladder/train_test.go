@@ -203,9 +203,10 @@ func TestResumeExact(t *testing.T) {
 // --init prune copies backbone weights: the ladders start as selections of
 // d_s residual dimensions, the norms keep the backbone's weights there, and
 // a training step on it is finite. Covers GQA (stories260K) and NEOX RoPE
-// with one KV head (synth qwen2).
+// with one KV head (synth qwen2), a head dim other than n_embd/n_head
+// (gemma2) and fused weights seen as row views (phi3).
 func TestPruneInit(t *testing.T) {
-	for _, path := range []string{storiesPath, "models/synth/synth-qwen2-Q8_0.gguf"} {
+	for _, path := range []string{storiesPath, "models/synth/synth-qwen2-Q8_0.gguf", "models/arch/synth-gemma2-Q8_0.gguf", "models/arch/synth-phi3-Q8_0.gguf"} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			m, err := engine.Load(fixtures.Path(t, path), 2)
 			if err != nil {

@@ -5,23 +5,48 @@ import (
 	"math"
 )
 
-// AttentionForward is causal multi-head attention with grouped-query heads,
-// computed like llama.cpp's non-flash path: kq = k·q, softmax(kq·scale) with
-// the maximum subtracted and the sum in double (ggml_vec_soft_max_f32), then
-// out = v·softmax.
-//
-// q (n, nHead*headDim) holds queries at positions pos0..pos0+n-1; k, v
-// (nKV, nHeadKV*headDim) hold keys and values at positions 0..nKV-1. Query i
-// sees keys j <= pos0+i. Head h uses kv head h/(nHead/nHeadKV). att is
-// scratch (nHead, n, nKV) that receives the softmax probabilities (masked
-// entries are 0); the backward pass reads them. out is (n, nHead*headDim).
-func AttentionForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32) {
+// AttnOptions are attention's per-architecture options: the arguments and
+// masks of llama.cpp's build_attn_mha. The zero value (or nil) is plain
+// causal attention with scale 1/sqrt(headDim).
+type AttnOptions struct {
+	Scale   float32 // multiplies the scores inside the softmax; 0: 1/sqrt(headDim)
+	SoftCap float32 // > 0: scores kq become SoftCap·tanh(kq/SoftCap) before Scale (gemma2's attn_logit_softcapping)
+	Window  int     // > 0: a query at position p sees only keys j with p − j < Window (sliding-window attention)
+}
+
+// resolve returns the scale, the soft-cap and the window of o for heads of headDim.
+func (o *AttnOptions) resolve(headDim int) (scale, softCap float32, window int) {
+	scale = float32(1 / math.Sqrt(float64(headDim)))
+	if o == nil {
+		return scale, 0, 0
+	}
+	if o.Scale != 0 {
+		scale = o.Scale
+	}
+	return scale, o.SoftCap, o.Window
+}
+
+// firstKey is the first key a query at position p sees: 0, or the start
+// of its sliding window (llama.cpp masks key j when p − j >= window).
+func firstKey(p, window int) int {
+	if window <= 0 {
+		return 0
+	}
+	return max(0, p-window+1)
+}
+
+// softCap is c·tanh(x/c), ggml_scale(1/c) → ggml_tanh → ggml_scale(c).
+func softCap(x, c float32) float32 {
+	return c * float32(math.Tanh(float64(x*(1/c))))
+}
+
+func AttentionForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, o *AttnOptions) {
 	var kT []float32
 	if n >= attnTransposeMin {
 		kT = make([]float32, headDim*nKV)
 	}
 	for h := 0; h < nHead; h++ {
-		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kT)
+		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kT, o)
 	}
 }
 
@@ -46,10 +71,10 @@ func transposeHead(dst, src []float32, rows, stride, off, headDim int) {
 // can be spread over workers (each head writes its own columns of out and
 // its own (n, nKV) slab of att). kT is scratch (headDim, nKV) for the
 // transposed keys, or nil to take dot products with the keys as they are.
-func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kT []float32) {
+func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kT []float32, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	hkv := h / (nHead / nHeadKV)
-	scale := float32(1 / math.Sqrt(float64(headDim)))
+	scale, sCap, window := o.resolve(headDim)
 	if kT != nil {
 		transposeHead(kT, k, nKV, kvw, hkv*headDim, headDim)
 	}
@@ -60,6 +85,7 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 		if last >= nKV {
 			last = nKV - 1
 		}
+		first := firstKey(pos0+i, window)
 		if kT != nil {
 			s := a[:last+1]
 			clear(s)
@@ -72,23 +98,28 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 			}
 		}
 		maxv := float32(math.Inf(-1))
-		for j := 0; j <= last; j++ {
-			s := a[j] * scale
+		for j := first; j <= last; j++ {
+			s := a[j]
+			if sCap > 0 {
+				s = softCap(s, sCap)
+			}
+			s *= scale
 			a[j] = s
 			if s > maxv {
 				maxv = s
 			}
 		}
 		var sum float64
-		for j := 0; j <= last; j++ {
+		for j := first; j <= last; j++ {
 			e := expf(a[j] - maxv)
 			a[j] = e
 			sum += float64(e)
 		}
 		inv := float32(1 / sum)
-		for j := 0; j <= last; j++ {
+		for j := first; j <= last; j++ {
 			a[j] *= inv
 		}
+		clear(a[:first])
 		for j := last + 1; j < nKV; j++ {
 			a[j] = 0
 		}
@@ -96,7 +127,7 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 		for d := range oi {
 			oi[d] = 0
 		}
-		for j := 0; j <= last; j++ {
+		for j := first; j <= last; j++ {
 			axpyF32(oi, a[j], v[j*kvw+hkv*headDim:j*kvw+hkv*headDim+headDim])
 		}
 	}
@@ -108,12 +139,15 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 //
 //	dv += Pᵀ·dout;  dS = P ⊙ (dP − rowsum(P ⊙ dP));  dq += scale·dS·k;  dk += scale·dSᵀ·q
 //
+// With a soft-cap c, dS is further multiplied by 1 − tanh²(kq/c), kq
+// recomputed from q and k. Masked keys have P = 0, so they get nothing.
+//
 // Shapes as in AttentionForward; dq, dk, dv may be nil when not wanted.
 // datt is scratch (nKV), vT scratch (headDim, nKV) for the transposed values.
-func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, hkv int, datt, vT []float32) {
+func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, hkv int, datt, vT []float32, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	group := nHead / nHeadKV
-	scale := float32(1 / math.Sqrt(float64(headDim)))
+	scale, sCap, _ := o.resolve(headDim)
 	transposeHead(vT, v, nKV, kvw, hkv*headDim, headDim)
 	for h := hkv * group; h < (hkv+1)*group; h++ {
 		for i := 0; i < n; i++ {
@@ -145,6 +179,10 @@ func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, n
 					continue
 				}
 				off := j*kvw + hkv*headDim
+				if sCap > 0 {
+					t := float32(math.Tanh(float64(dotF32(qi, k[off:off+headDim]) / sCap)))
+					ds *= 1 - t*t
+				}
 				if dq != nil {
 					axpyF32(dq[qoff:qoff+headDim], ds, k[off:off+headDim])
 				}
@@ -162,7 +200,9 @@ func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, n
 // sit at positions pos0..pos0+n-1 and keys at 0..nKV-1 (training: pos0 = 0,
 // nKV = n; generation with a cache: nSeq = 1, pos0 = cached length).
 // The softmax probabilities (nSeq, nHead, n, nKV) are kept for backward.
-func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tensor {
+//
+// o (may be nil) sets the scale, the soft-cap and the sliding window.
+func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int, o *AttnOptions) *Tensor {
 	be := tp.backendFor("Attention", q, k, v)
 	mustMatch("Attention", k, v)
 	if nSeq <= 0 || nHead <= 0 || nHeadKV <= 0 || nHead%nHeadKV != 0 || q.Cols()%nHead != 0 ||
@@ -183,11 +223,11 @@ func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tens
 		att = be.Alloc(Scratch, F32, nSeq*nHead*n*nKV)
 		defer be.Free(Scratch, att)
 	}
-	be.Attention(out.buf, q.buf, k.buf, v.buf, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+	be.Attention(out.buf, q.buf, k.buf, v.buf, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 	if rec {
 		tp.record(out, func() {
 			be.AttentionBackward(tp.grad(q), tp.grad(k), tp.grad(v), out.grad, q.buf, k.buf, v.buf, att,
-				nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+				nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 		})
 	}
 	return out
@@ -195,7 +235,7 @@ func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int) *Tens
 
 // attentionForwardBatch is the CPU kernel of Attention: (sequence, head)
 // pairs spread over the pool; att (nSeq, nHead, n, nKV).
-func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
+func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	slab := nHead * n * nKV // probabilities of one sequence
 	var kT []float32        // per worker (headDim, nKV)
@@ -211,7 +251,7 @@ func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, n
 		for u := lo; u < hi; u++ {
 			s, h := u/nHead, u%nHead
 			attentionHeadForward(out[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:],
-				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kTw)
+				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kTw, o)
 		}
 	})
 }
@@ -219,7 +259,7 @@ func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, n
 // attentionBackwardBatch is the CPU kernel of Attention's backward:
 // (sequence, kv head) pairs over the pool, so no two workers write the same
 // dk/dv columns.
-func attentionBackwardBatch(p *Pool, dq, dk, dv, dout, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
+func attentionBackwardBatch(p *Pool, dq, dk, dv, dout, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	slab := nHead * n * nKV
 	datt := scratch(p.Threads() * nKV)
@@ -232,7 +272,7 @@ func attentionBackwardBatch(p *Pool, dq, dk, dv, dout, q, k, v, att []float32, n
 			attentionKVHeadBackward(sub(dq, s*n*qw), sub(dk, s*nKV*kvw), sub(dv, s*nKV*kvw),
 				dout[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:], att[s*slab:],
 				n, nKV, nHead, nHeadKV, headDim, pos0, hkv,
-				datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV])
+				datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV], o)
 		}
 	})
 }
@@ -249,7 +289,8 @@ func sub(buf []float32, off int) []float32 {
 // positions kv.Len().. and returns the attention of q (n, nHead·headDim)
 // over every cached position (causal): inference with a cache. No
 // gradient flows (a recording tape with inputs that need one panics).
-func (tp *Tape) AttentionKV(q, k, v *Tensor, kv *KVCache, l, nHead int) *Tensor {
+// o (may be nil) sets the scale, the soft-cap and the sliding window.
+func (tp *Tape) AttentionKV(q, k, v *Tensor, kv *KVCache, l, nHead int, o *AttnOptions) *Tensor {
 	be := tp.backendFor("AttentionKV", q, k, v)
 	if tp.needsGrad(q, k, v) {
 		panic("ops.AttentionKV: inference only; train with Attention")
@@ -265,6 +306,6 @@ func (tp *Tape) AttentionKV(q, k, v *Tensor, kv *KVCache, l, nHead int) *Tensor 
 		panic(fmt.Sprintf("ops.AttentionKV: %d tokens cached + %d > %d (CheckRoom first)", kv.n, n, kv.NCtx))
 	}
 	out := tp.newLike(be, q)
-	be.AttentionKV(out.buf, q.buf, k.buf, v.buf, kv, l, n, nHead)
+	be.AttentionKV(out.buf, q.buf, k.buf, v.buf, kv, l, n, nHead, o)
 	return out
 }

@@ -1,9 +1,5 @@
 package ops
 
-import (
-	"math"
-)
-
 // attentionKV is the CPU kernel of Backend.AttentionKV: causal multi-head
 // attention for inference over the KV cache, out (n, nHead*hd) for queries
 // q (n, nHead*hd) at positions pos0..pos0+n-1, keys and values of positions
@@ -26,11 +22,14 @@ import (
 //
 // probs is scratch of Threads × GemmMR × stride values (stride >= nKV
 // rounded up to 32).
-func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, probs []float32, stride int) {
+//
+// o (may be nil): the scores are soft-capped before the scale, and keys
+// outside a query's sliding window get probability 0 (llama.cpp's masks).
+func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, probs []float32, stride int, o *AttnOptions) {
 	hd := kv.hd
 	qw := nHead * hd
 	group := nHead / kv.nHeadKV
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale, sCap, window := o.resolve(hd)
 	nQB := (n + GemmMR - 1) / GemmMR
 	round16 := kv.RoundF16
 	p.ForWorker(nQB*nHead, 1, func(w, lo, hi int) {
@@ -52,8 +51,15 @@ func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, 
 			}
 			for i := 0; i < mr; i++ {
 				last := pos0 + i0 + i
+				first := firstKey(last, window)
 				row := pr[i*stride : i*stride+nb*32]
-				softmaxRow(row[:last+1], scale, round16)
+				if sCap > 0 {
+					for j := first; j <= last; j++ {
+						row[j] = softCap(row[j], sCap)
+					}
+				}
+				softmaxRow(row[first:last+1], scale, round16)
+				clear(row[:first])
 				clear(row[last+1:])
 			}
 			depth := lastMax + 1

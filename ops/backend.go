@@ -119,10 +119,18 @@ type Backend interface {
 	// Layers.
 	RMSNorm(out, rstd, inp, weight Buffer, n, c int, eps float32) // rstd (n) may be nil; weight (c) may be nil
 	RMSNormBackward(dinp, dweight, dout, inp, weight, rstd Buffer, n, c int)
-	RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, base float32, neox bool, freqFactors []float32, inverse bool)
+	// RoPE rotates x (n, nHead·headDim) by the angles of rc at positions pos
+	// (n) into out (may alias x); inverse applies the transpose (backward).
+	RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, rc *RoPEConfig, inverse bool)
 	SwiGLU(out, gate, up Buffer, n int)
 	SwiGLUBackward(dgate, dup, dout, gate, up Buffer, n int)
 	SiLU(out, x Buffer, n int)
+	// GeGLU: out (n) = gelu_tanh(gate)·up; f16Table: through ggml's f16 GELU
+	// lookup (inference), else the exact function (training).
+	GeGLU(out, gate, up Buffer, n int, f16Table bool)
+	GeGLUBackward(dgate, dup, dout, gate, up Buffer, n int) // exact derivative
+	SoftCap(out, x Buffer, n int, c float32)                // out (n) = c·tanh(x/c)
+	SoftCapBackward(dx, dout, out Buffer, n int, c float32) // dx += dout·(1 − (out/c)²)
 	SiLUBackward(dx, dout, x Buffer, n int)
 	Embedding(out, table Buffer, ids []int32, vocab, c int)
 	EmbeddingBackward(dtable, dout Buffer, ids []int32, c int)
@@ -130,15 +138,16 @@ type Backend interface {
 
 	// Attention over nSeq sequences, see Tape.Attention; att (nSeq, nHead, n, nKV)
 	// receives the probabilities the backward reads.
-	Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int)
-	AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int)
+	// o (may be nil): scale, soft-cap, sliding window (AttnOptions).
+	Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions)
+	AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions)
 	// NewKVCache allocates the keys and values of nLayer layers for nCtx
 	// positions, laid out for AttentionKV.
 	NewKVCache(nLayer, nCtx, nHeadKV, headDim int, roundF16 bool) *KVCache
 	// AttentionKV appends k, v (n, nHeadKV·headDim) of layer l at positions
 	// kv.Len().. (not yet counted in Len) and writes out (n, nHead·headDim)
 	// for queries q over every cached position (inference, no gradient).
-	AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int)
+	AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int, o *AttnOptions)
 
 	// Losses. CrossEntropy writes lossScale·Σ −log p[target] over targets
 	// >= 0 (summed in double) into loss (1) and, when dlogits is not nil,
@@ -148,7 +157,9 @@ type Backend interface {
 	// nll (n), when not nil, each row's loss (0 when ignored); dhidden,
 	// when not nil, receives (not accumulates) dlogits·head with
 	// dlogits = scale·(softmax − onehot).
-	LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, targets []int32, scale float32, lossScale float64)
+	// softCap > 0 caps the logits to softCap·tanh(logits/softCap) first
+	// (gemma2), dlogits then taken through the cap.
+	LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, softCap float32, targets []int32, scale float32, lossScale float64)
 	// SumSquares writes Σ x² (in double) into out (1), for gradient norms.
 	SumSquares(out, x Buffer)
 }

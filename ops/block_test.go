@@ -54,10 +54,10 @@ var testBlockNames = []string{"attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "
 // forward runs the block over nSeq sequences of equal length; x is (nSeq*n, d).
 func (b *testBlock) forward(tp *Tape, x *Tensor, nSeq int, pos []int32) *Tensor {
 	h := tp.RMSNorm(x, b.attnNorm, b.eps)
-	q := tp.RoPE(tp.Linear(h, b.wq), b.nHead, pos, b.ropeBase, b.neox, nil)
-	k := tp.RoPE(tp.Linear(h, b.wk), b.nHeadKV, pos, b.ropeBase, b.neox, nil)
+	q := tp.RoPE(tp.Linear(h, b.wq), b.nHead, pos, &RoPEConfig{Base: b.ropeBase, Neox: b.neox})
+	k := tp.RoPE(tp.Linear(h, b.wk), b.nHeadKV, pos, &RoPEConfig{Base: b.ropeBase, Neox: b.neox})
 	v := tp.Linear(h, b.wv)
-	x = tp.Add(x, tp.Linear(tp.Attention(q, k, v, nSeq, b.nHead, b.nHeadKV, 0), b.wo))
+	x = tp.Add(x, tp.Linear(tp.Attention(q, k, v, nSeq, b.nHead, b.nHeadKV, 0, nil), b.wo))
 	m := tp.RMSNorm(x, b.ffnNorm, b.eps)
 	return tp.Add(x, tp.Linear(tp.SwiGLU(tp.Linear(m, b.wGate), tp.Linear(m, b.wUp)), b.wDown))
 }
@@ -160,7 +160,7 @@ func (m *tinyLM) loss(tp *Tape, tokens, targets []int32, nSeq int) *Tensor {
 	for _, b := range m.blocks {
 		h = b.forward(tp, h, nSeq, pos)
 	}
-	return tp.LMHeadCrossEntropy(tp.RMSNorm(h, m.norm, 1e-5), m.head, targets)
+	return tp.LMHeadCrossEntropy(tp.RMSNorm(h, m.norm, 1e-5), m.head, 0, targets)
 }
 
 // Acceptance (issue 4): a tiny transformer overfits a small fixed batch to

@@ -328,7 +328,7 @@ func (b *CPU) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd Buffer, n, 
 	rmsnormBackward(hostF32(dinp), hostF32(dweight), hostF32(dout), hostF32(inp), hostF32(weight), hostF32(rstd), n, c)
 }
 
-func (b *CPU) RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, base float32, neox bool, freqFactors []float32, inverse bool) {
+func (b *CPU) RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, rc *RoPEConfig, inverse bool) {
 	o, in := hostF32(out), hostF32(x)
 	w := nHead * headDim
 	sign := float32(1)
@@ -339,7 +339,7 @@ func (b *CPU) RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, base float
 		if &o[0] != &in[0] {
 			copy(o[lo*w:hi*w], in[lo*w:hi*w])
 		}
-		ropeRotate(o[lo*w:hi*w], hi-lo, nHead, headDim, pos[lo:hi], base, neox, freqFactors, sign)
+		ropeRotate(o[lo*w:hi*w], hi-lo, nHead, headDim, pos[lo:hi], rc, sign)
 	})
 }
 
@@ -372,6 +372,27 @@ func (b *CPU) SiLUBackward(dx, dout, x Buffer, n int) {
 	siluBackward(hostF32(dx), hostF32(dout), hostF32(x), n)
 }
 
+func (b *CPU) GeGLU(out, gate, up Buffer, n int, f16Table bool) {
+	o, g, u := hostF32(out), hostF32(gate), hostF32(up)
+	b.pool.For(n, func(lo, hi int) { gegluForward(o[lo:hi], g[lo:hi], u[lo:hi], hi-lo, f16Table) })
+}
+
+func (b *CPU) GeGLUBackward(dgate, dup, dout, gate, up Buffer, n int) {
+	dg, du, do, g, u := hostF32(dgate), hostF32(dup), hostF32(dout), hostF32(gate), hostF32(up)
+	b.pool.For(n, func(lo, hi int) {
+		gegluBackward(sub2(dg, lo, hi), sub2(du, lo, hi), do[lo:hi], g[lo:hi], u[lo:hi], hi-lo)
+	})
+}
+
+func (b *CPU) SoftCap(out, x Buffer, n int, c float32) {
+	o, in := hostF32(out), hostF32(x)
+	b.pool.For(n, func(lo, hi int) { softCapForward(o[lo:hi], in[lo:hi], hi-lo, c) })
+}
+
+func (b *CPU) SoftCapBackward(dx, dout, out Buffer, n int, c float32) {
+	softCapBackward(hostF32(dx), hostF32(dout), hostF32(out), n, c)
+}
+
 func (b *CPU) Embedding(out, table Buffer, ids []int32, vocab, c int) {
 	embeddingForward(hostF32(out), hostF32(table), ids, vocab, c)
 }
@@ -388,19 +409,19 @@ func (b *CPU) EmbeddingMatrix(out Buffer, table *Matrix, ids []int32) {
 	}
 }
 
-func (b *CPU) Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
-	attentionForwardBatch(b.pool, hostF32(out), hostF32(q), hostF32(k), hostF32(v), hostF32(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+func (b *CPU) Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
+	attentionForwardBatch(b.pool, hostF32(out), hostF32(q), hostF32(k), hostF32(v), hostF32(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 }
 
-func (b *CPU) AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
-	attentionBackwardBatch(b.pool, hostF32(dq), hostF32(dk), hostF32(dv), hostF32(dout), hostF32(q), hostF32(k), hostF32(v), hostF32(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+func (b *CPU) AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
+	attentionBackwardBatch(b.pool, hostF32(dq), hostF32(dk), hostF32(dv), hostF32(dout), hostF32(q), hostF32(k), hostF32(v), hostF32(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 }
 
 func (b *CPU) NewKVCache(nLayer, nCtx, nHeadKV, headDim int, roundF16 bool) *KVCache {
 	return newCPUKVCache(b, nLayer, nCtx, nHeadKV, headDim, roundF16)
 }
 
-func (b *CPU) AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int) {
+func (b *CPU) AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int, o *AttnOptions) {
 	kf, vf := hostF32(k), hostF32(v)
 	kv.store(l, kf, vf, n)
 	qf := hostF32(q)
@@ -409,15 +430,15 @@ func (b *CPU) AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int) {
 		freeScratch(kv.probs)
 		kv.probs = scratch(need)
 	}
-	attentionKV(b.pool, hostF32(out), qf, kv, l, n, nHead, kv.n, kv.probs, stride)
+	attentionKV(b.pool, hostF32(out), qf, kv, l, n, nHead, kv.n, kv.probs, stride, o)
 }
 
 func (b *CPU) CrossEntropy(loss, dlogits, logits Buffer, targets []int32, vocab int, scale float32, lossScale float64) {
 	crossEntropyCPU(hostF32(loss), hostF32(dlogits), hostF32(logits), targets, vocab, scale, lossScale)
 }
 
-func (b *CPU) LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, targets []int32, scale float32, lossScale float64) {
-	sum := lmHeadCE(b.pool, hostF32(nll), hostF32(dhidden), hostF32(hidden), n, head, targets, scale)
+func (b *CPU) LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, softCap float32, targets []int32, scale float32, lossScale float64) {
+	sum := lmHeadCE(b.pool, hostF32(nll), hostF32(dhidden), hostF32(hidden), n, head, softCap, targets, scale)
 	hostF32(loss)[0] = float32(sum * lossScale)
 }
 

@@ -32,15 +32,27 @@ func logSoftmaxRow(x []float32) (maxv, lse float32) {
 }
 
 // crossentropyRow returns −log softmax(x)[target] and, when dx is not
-// nil, writes dx = scale·(softmax(x) − onehot(target)).
-func crossentropyRow(dx, x []float32, target int32, scale float32) float64 {
+// nil, writes dx = scale·(softmax(x) − onehot(target)) (dx may be x).
+// capGrad: x are soft-capped logits c·tanh(z/c) (c = capGrad > 0) and dx is
+// taken back to z, times 1 − (x/c)².
+func crossentropyRow(dx, x []float32, target int32, scale, capGrad float32) float64 {
 	maxv, lse := logSoftmaxRow(x)
 	loss := float64(maxv) + float64(lse) - float64(x[target])
 	if dx != nil {
-		for j, v := range x {
-			dx[j] = scale * expf(v-maxv-lse)
+		tFactor := float32(1)
+		if capGrad > 0 {
+			t := x[target] / capGrad
+			tFactor = 1 - t*t
 		}
-		dx[target] -= scale
+		for j, v := range x {
+			d := scale * expf(v-maxv-lse)
+			if capGrad > 0 {
+				t := v / capGrad
+				d *= 1 - t*t
+			}
+			dx[j] = d
+		}
+		dx[target] -= scale * tFactor
 	}
 	return loss
 }
@@ -110,10 +122,10 @@ func crossEntropyCPU(loss, dlogits, logits []float32, targets []int32, vocab int
 		}
 		x := logits[i*vocab : i*vocab+vocab]
 		if dlogits == nil {
-			sum += crossentropyRow(nil, x, t, 0)
+			sum += crossentropyRow(nil, x, t, 0, 0)
 			continue
 		}
-		sum += crossentropyRow(row, x, t, scale)
+		sum += crossentropyRow(row, x, t, scale, 0)
 		accumulate(dlogits[i*vocab:i*vocab+vocab], row)
 	}
 	loss[0] = float32(sum * lossScale)
@@ -126,7 +138,9 @@ func crossEntropyCPU(loss, dlogits, logits []float32, targets []int32, vocab int
 // dlogits = (softmax − onehot)/count goes straight back through the head
 // (MatMulBackwardInput) while the chunk is at hand, and only
 // dhidden (n, d) is kept for the backward, which scales it by d(loss).
-func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, targets []int32) *Tensor {
+// softCap > 0 caps the logits first: softCap·tanh(logits/softCap) (gemma2's
+// final_logit_softcapping); 0 leaves them as they are.
+func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, softCap float32, targets []int32) *Tensor {
 	be := tp.backendFor("LMHeadCrossEntropy", hidden)
 	n, d := hidden.Rows(), hidden.Cols()
 	if d != head.Cols || len(targets) != n {
@@ -142,7 +156,7 @@ func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, targets []int32
 	if rec {
 		dh = tp.save(be, n*d)
 	}
-	be.LMHeadCE(out.buf, nil, dh, hidden.buf, n, head, targets, 1/float32(count), 1/float64(count))
+	be.LMHeadCE(out.buf, nil, dh, hidden.buf, n, head, softCap, targets, 1/float32(count), 1/float64(count))
 	if rec {
 		tp.record(out, func() { scaleByScalar(be, tp.grad(hidden), dh, out.grad) })
 	}
@@ -153,22 +167,24 @@ func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, targets []int32
 // each of the n rows of hidden (0 where the target is ignored), chunked
 // like LMHeadCrossEntropy, on hidden's backend. For evaluation: perplexity,
 // label-word scoring. The values are copied out to the host (one read).
-func LMHeadNLL(nll []float32, hidden *Tensor, n int, head *Matrix, targets []int32) {
+// softCap as in LMHeadCrossEntropy.
+func LMHeadNLL(nll []float32, hidden *Tensor, n int, head *Matrix, softCap float32, targets []int32) {
 	be := hidden.Backend()
 	countTargets(targets[:n], head.Rows)
 	loss := be.Alloc(Scratch, F32, 1)
 	defer be.Free(Scratch, loss)
 	out := be.Alloc(Scratch, F32, n)
 	defer be.Free(Scratch, out)
-	be.LMHeadCE(loss, out, nil, hidden.buf.Slice(0, n*head.Cols), n, head, targets[:n], 0, 0)
+	be.LMHeadCE(loss, out, nil, hidden.buf.Slice(0, n*head.Cols), n, head, softCap, targets[:n], 0, 0)
 	be.Download(nll[:n], out)
 }
 
 // lmHeadCE runs the chunked head + softmax cross-entropy over hidden (n, d)
 // and returns the summed loss of non-ignored rows. nll (n), when not nil,
 // receives each row's loss; dhidden (n, d), when not nil, receives
-// dlogits·head with dlogits = scale·(softmax − onehot).
-func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, targets []int32, scale float32) float64 {
+// dlogits·head with dlogits = scale·(softmax − onehot). softCap > 0 caps
+// the logits first (and dlogits goes back through the cap).
+func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, softCap float32, targets []int32, scale float32) float64 {
 	vocab, d := head.Rows, head.Cols
 	chunk := max(1, min(n, ceChunkFloats/vocab))
 	logits := scratch(chunk * vocab)
@@ -178,6 +194,10 @@ func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, targ
 	for r0 := 0; r0 < n; r0 += chunk {
 		m := min(chunk, n-r0)
 		MatMul(p, logits, hidden[r0*d:(r0+m)*d], m, head)
+		if softCap > 0 {
+			lg := logits[:m*vocab]
+			p.For(len(lg), func(lo, hi int) { softCapForward(lg[lo:hi], lg[lo:hi], hi-lo, softCap) })
+		}
 		p.For(m, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				row := logits[i*vocab : i*vocab+vocab]
@@ -191,7 +211,7 @@ func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, targ
 				if dhidden != nil {
 					dx = row // the logits become their own gradient
 				}
-				rowLoss[i] = crossentropyRow(dx, row, t, scale)
+				rowLoss[i] = crossentropyRow(dx, row, t, scale, softCap)
 			}
 		})
 		for i := 0; i < m; i++ {

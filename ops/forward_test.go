@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -81,7 +82,7 @@ func TestRoPEForward(t *testing.T) {
 		{"norm+freq factors", false, []float32{2, 8}, withFF},
 	} {
 		y := append([]float32(nil), x...)
-		RoPEForward(y, 1, 1, 4, []int32{2}, 100, c.neox, c.ff)
+		RoPEForward(y, 1, 1, 4, []int32{2}, &RoPEConfig{Base: 100, Neox: c.neox, FreqFactors: c.ff})
 		for i := range y {
 			if !closeRel(y[i], c.want[i], 1e-6) {
 				t.Errorf("%s: y = %v, want %v", c.name, y, c.want)
@@ -91,7 +92,7 @@ func TestRoPEForward(t *testing.T) {
 	}
 	// Position 0 is the identity; every head of a row gets the same rotation.
 	y := []float32{1, 2, 3, 4, 1, 2, 3, 4}
-	RoPEForward(y, 2, 1, 4, []int32{0, 2}, 100, false, nil)
+	RoPEForward(y, 2, 1, 4, []int32{0, 2}, &RoPEConfig{Base: 100})
 	for i := 0; i < 4; i++ {
 		if y[i] != x[i] || !closeRel(y[4+i], norm[i], 1e-6) {
 			t.Fatalf("two rows: %v", y)
@@ -153,7 +154,7 @@ func TestAttentionForward(t *testing.T) {
 			for i := range att {
 				att[i] = 7 // garbage that must be overwritten
 			}
-			AttentionForward(out, q, k, v, c.n, c.nKV, c.nHead, c.nHeadKV, c.headDim, c.pos0, att)
+			AttentionForward(out, q, k, v, c.n, c.nKV, c.nHead, c.nHeadKV, c.headDim, c.pos0, att, nil)
 			wantOut, wantAtt := attentionRef(q, k, v, c.n, c.nKV, c.nHead, c.nHeadKV, c.headDim, c.pos0)
 			for i := range out {
 				if !closeRel(out[i], wantOut[i], 1e-5) {
@@ -175,11 +176,11 @@ func TestAttentionBatchMatchesPerSequence(t *testing.T) {
 	q := gcRand(1, nSeq*n*nHead*hd, 1)
 	k := gcRand(2, nSeq*n*nHeadKV*hd, 1)
 	v := gcRand(3, nSeq*n*nHeadKV*hd, 1)
-	got := (*Tape)(nil).Attention(NewTensor(q, nSeq*n, nHead*hd), NewTensor(k, nSeq*n, nHeadKV*hd), NewTensor(v, nSeq*n, nHeadKV*hd), nSeq, nHead, nHeadKV, 0)
+	got := (*Tape)(nil).Attention(NewTensor(q, nSeq*n, nHead*hd), NewTensor(k, nSeq*n, nHeadKV*hd), NewTensor(v, nSeq*n, nHeadKV*hd), nSeq, nHead, nHeadKV, 0, nil)
 	att := make([]float32, nHead*n*n)
 	for s := 0; s < nSeq; s++ {
 		want := make([]float32, n*nHead*hd)
-		AttentionForward(want, q[s*n*nHead*hd:], k[s*n*nHeadKV*hd:], v[s*n*nHeadKV*hd:], n, n, nHead, nHeadKV, hd, 0, att)
+		AttentionForward(want, q[s*n*nHead*hd:], k[s*n*nHeadKV*hd:], v[s*n*nHeadKV*hd:], n, n, nHead, nHeadKV, hd, 0, att, nil)
 		for i, w := range want {
 			if g := got.F32()[s*n*nHead*hd+i]; g != w {
 				t.Fatalf("sequence %d value %d: %g, want %g", s, i, g, w)
@@ -226,9 +227,16 @@ func TestCrossEntropyValue(t *testing.T) {
 	}
 }
 
-// The fused head + loss equals LinearMatrix then CrossEntropy, also across
-// chunk boundaries (a vocabulary large enough that a chunk is a few rows).
+// The fused head + loss equals LinearMatrix (then SoftCap, gemma2) then
+// CrossEntropy, also across chunk boundaries (a vocabulary large enough
+// that a chunk is a few rows).
 func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
+	for _, softCap := range []float32{0, 1.5} {
+		t.Run(fmt.Sprintf("softcap=%g", softCap), func(t *testing.T) { lmHeadMatchesUnfused(t, softCap) })
+	}
+}
+
+func lmHeadMatchesUnfused(t *testing.T, softCap float32) {
 	const d, vocab, n = 8, 50, 7
 	defer func(old int) { ceChunkFloats = old }(ceChunkFloats)
 	ceChunkFloats = 3 * vocab // three rows per chunk
@@ -237,13 +245,17 @@ func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
 	targets := []int32{5, -100, vocab - 1, 0, 17, -100, 33}
 
 	tp := NewTape(NewCPU(NewPool(2)))
-	fused := tp.LMHeadCrossEntropy(hidden, head, targets)
+	fused := tp.LMHeadCrossEntropy(hidden, head, softCap, targets)
 	tp.Backward(fused)
 	gotGrad := append([]float32(nil), hidden.GradF32()...)
 
 	hidden.ZeroGrad()
 	tp2 := NewTape(NewCPU(nil))
-	plain := tp2.CrossEntropy(tp2.LinearMatrix(hidden, head), targets)
+	logits := tp2.LinearMatrix(hidden, head)
+	if softCap > 0 {
+		logits = tp2.SoftCap(logits, softCap)
+	}
+	plain := tp2.CrossEntropy(logits, targets)
 	tp2.Backward(plain)
 	if !closeRel(fused.F32()[0], float64(plain.F32()[0]), 1e-5) {
 		t.Fatalf("fused loss %g, unfused %g", fused.F32()[0], plain.F32()[0])
@@ -254,12 +266,90 @@ func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
 		}
 	}
 	nll := make([]float32, n)
-	LMHeadNLL(nll, hidden, n, head, targets)
+	LMHeadNLL(nll, hidden, n, head, softCap, targets)
 	var sum float64
 	for _, v := range nll {
 		sum += float64(v)
 	}
 	if nll[1] != 0 || !closeRel(float32(sum/5), float64(plain.F32()[0]), 1e-5) {
 		t.Fatalf("LMHeadNLL %v: mean %g, want %g", nll, sum/5, plain.F32()[0])
+	}
+}
+
+// GeGLU without a gradient goes through ggml's f16 GELU table: within an
+// f16 rounding (2^-11 relative, twice: input and output) of the exact tanh
+// GELU, equal to it past |x| >= 10 (ggml's cut-offs), and the table's
+// entries are hand-checkable: gelu(1) = 0.841192, gelu(-1) = -0.158808.
+func TestGeGLUF16Table(t *testing.T) {
+	for _, c := range []struct{ x, want float64 }{{1, 0.841192}, {-1, -0.158808}, {0, 0}, {12, 12}, {-12, 0}} {
+		if got := geluTanh(float32(c.x)); math.Abs(float64(got)-c.want) > 1e-5 {
+			t.Errorf("gelu(%g) = %g, want %g", c.x, got, c.want)
+		}
+	}
+	gate := gcRand(3, 400, 4)
+	up := make([]float32, 400)
+	for i := range up {
+		up[i] = 1
+	}
+	table, exact := make([]float32, 400), make([]float32, 400)
+	gegluForward(table, gate, up, 400, true)
+	gegluForward(exact, gate, up, 400, false)
+	for i, x := range gate {
+		d := math.Abs(float64(table[i] - exact[i]))
+		// the input's rounding moves gelu by at most |gelu'|·|x|·2^-11, |gelu'| < 1.13
+		if lim := 1.13*math.Abs(float64(x))/2048 + math.Abs(float64(exact[i]))/2048 + 1e-7; d > lim {
+			t.Fatalf("gelu_f16(%g) = %g, exact %g", x, table[i], exact[i])
+		}
+	}
+}
+
+// RoPE scaling by hand, against ggml's formulas (ggml-cpu rope_yarn):
+// partial rotary leaves the dims past NRot alone and rotates the first NRot
+// as a head of NRot; linear scaling by s is position p·s; the magnitude
+// factor multiplies cos and sin; YaRN with base 10000, NRot 8, n_ctx_orig
+// 64 has corr dims low = floor(8·ln(64/(32·2π))/(2 ln 1e4)) = 0 and
+// high = ceil(8·ln(64/2π)/(2 ln 1e4)) = 2, so pair i mixes interpolated
+// and extrapolated angles by ramp 1 − i/2 (i = 0: extrapolated, i ≥ 2:
+// interpolated), and mscale = 1 + 0.1·ln 4.
+func TestRoPEScaling(t *testing.T) {
+	const p = 7
+	x := gcRand(5, 10, 1) // one head of 10, 8 rotated
+	theta := func(i int, nRot float64) float64 { return p * math.Pow(10000, -2*float64(i)/nRot) }
+	rotNeox := func(in []float32, nRot int, angle func(i int) float64, mscale float64) []float64 {
+		out := make([]float64, len(in))
+		for i := range in {
+			out[i] = float64(in[i])
+		}
+		half := nRot / 2
+		for i := 0; i < half; i++ {
+			a, b := float64(in[i]), float64(in[i+half])
+			c, s := math.Cos(angle(i))*mscale, math.Sin(angle(i))*mscale
+			out[i], out[i+half] = a*c-b*s, a*s+b*c
+		}
+		return out
+	}
+	yarnAngle := func(i int) float64 {
+		ramp := 1 - math.Min(1, math.Max(0, float64(i)/2))
+		return theta(i, 8)*0.25*(1-ramp) + theta(i, 8)*ramp
+	}
+	for _, c := range []struct {
+		name string
+		rc   RoPEConfig
+		want []float64
+	}{
+		{"partial", RoPEConfig{NRot: 8, Base: 10000, Neox: true}, rotNeox(x, 8, func(i int) float64 { return theta(i, 8) }, 1)},
+		{"linear+attn factor", RoPEConfig{NRot: 8, Base: 10000, Neox: true, FreqScale: 0.5, AttnFactor: 1.25},
+			rotNeox(x, 8, func(i int) float64 { return theta(i, 8) * 0.5 }, 1.25)},
+		{"yarn", RoPEConfig{NRot: 8, Base: 10000, Neox: true, FreqScale: 0.25, ExtFactor: 1, BetaFast: 32, BetaSlow: 1, NCtxOrig: 64},
+			rotNeox(x, 8, yarnAngle, 1+0.1*math.Log(4))},
+	} {
+		y := append([]float32(nil), x...)
+		RoPEForward(y, 1, 1, 10, []int32{p}, &c.rc)
+		for i := range y {
+			if !closeRel(y[i], c.want[i], 2e-6) {
+				t.Errorf("%s: y = %v, want %v", c.name, y, c.want)
+				break
+			}
+		}
 	}
 }

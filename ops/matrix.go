@@ -129,3 +129,22 @@ func bytesAsFloat32(b []byte) []float32 {
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
 }
+
+// RowSlice is a view of rows [r0, r1) of w as a matrix of its own (no
+// copy): one part of a fused weight, such as phi3's attn_qkv (Q | K | V
+// rows) or ffn_up (gate | up). Each output row is the same dot product as
+// in the whole matrix, so the parts compute what the fused product does.
+func (w *Matrix) RowSlice(r0, r1 int) *Matrix {
+	if r0 < 0 || r1 > w.Rows || r0 > r1 {
+		panic(fmt.Sprintf("ops.Matrix.RowSlice %q: rows %d..%d of %d", w.Name, r0, r1, w.Rows))
+	}
+	s := *w
+	s.Name = fmt.Sprintf("%s[%d:%d]", w.Name, r0, r1)
+	s.Rows = r1 - r0
+	if w.F32 != nil {
+		s.F32 = w.F32[r0*w.Cols : r1*w.Cols]
+	} else {
+		s.Raw = w.Raw[r0*w.rowBytes : r1*w.rowBytes]
+	}
+	return &s
+}

@@ -61,22 +61,35 @@ func TestOpGradients(t *testing.T) {
 		x := gcParam(16, 1, 3, 2*8)
 		pos := []int32{0, 5, 17}
 		ff := []float32{1, 2, 4, 8}
-		add("RoPE/norm", func(tp *Tape) *Tensor { return tp.RoPE(x, 2, pos, 10000, false, nil) }, []string{"x"}, x)
-		add("RoPE/neox+freq factors", func(tp *Tape) *Tensor { return tp.RoPE(x, 2, pos, 10000, true, ff) }, []string{"x"}, x)
+		add("RoPE/norm", func(tp *Tape) *Tensor { return tp.RoPE(x, 2, pos, &RoPEConfig{Base: 10000}) }, []string{"x"}, x)
+		add("RoPE/neox+freq factors", func(tp *Tape) *Tensor {
+			return tp.RoPE(x, 2, pos, &RoPEConfig{Base: 10000, Neox: true, FreqFactors: ff})
+		}, []string{"x"}, x)
+		// Linear interpolation with a magnitude factor, partial rotary (6 of 8 dims).
+		add("RoPE/linear+attn factor+partial", func(tp *Tape) *Tensor {
+			return tp.RoPE(x, 2, pos, &RoPEConfig{NRot: 6, Base: 10000, Neox: true, FreqScale: 0.5, AttnFactor: 1.2})
+		}, []string{"x"}, x)
+		add("RoPE/yarn", func(tp *Tape) *Tensor {
+			return tp.RoPE(x, 2, pos, &RoPEConfig{Base: 10000, FreqScale: 0.25, ExtFactor: 1, BetaFast: 32, BetaSlow: 1, NCtxOrig: 64})
+		}, []string{"x"}, x)
 	}
 	{
 		// Two sequences of 4 tokens, 4 query heads over 2 kv heads (GQA), head size 4.
 		q, k, v := gcParam(17, 1, 8, 16), gcParam(18, 1, 8, 8), gcParam(19, 1, 8, 8)
-		add("Attention/GQA batch", func(tp *Tape) *Tensor { return tp.Attention(q, k, v, 2, 4, 2, 0) }, []string{"q", "k", "v"}, q, k, v)
+		add("Attention/GQA batch", func(tp *Tape) *Tensor { return tp.Attention(q, k, v, 2, 4, 2, 0, nil) }, []string{"q", "k", "v"}, q, k, v)
 		// Queries at positions 2..3 against 4 cached keys (generation with a cache).
 		q2 := gcParam(20, 1, 2, 8)
 		k2, v2 := gcParam(21, 1, 4, 8), gcParam(22, 1, 4, 8)
-		add("Attention/pos0", func(tp *Tape) *Tensor { return tp.Attention(q2, k2, v2, 1, 2, 2, 2) }, []string{"q", "k", "v"}, q2, k2, v2)
+		add("Attention/pos0", func(tp *Tape) *Tensor { return tp.Attention(q2, k2, v2, 1, 2, 2, 2, nil) }, []string{"q", "k", "v"}, q2, k2, v2)
+		// gemma2's options: soft-capped scores, a query scale, a sliding window of 2.
+		g := &AttnOptions{Scale: 0.7, SoftCap: 1.5, Window: 2}
+		add("Attention/softcap+window", func(tp *Tape) *Tensor { return tp.Attention(q, k, v, 2, 4, 2, 0, g) }, []string{"q", "k", "v"}, q, k, v)
 	}
 	{
 		g, u := gcParam(23, 2, 3, 6), gcParam(24, 1, 3, 6)
 		add("SwiGLU", func(tp *Tape) *Tensor { return tp.SwiGLU(g, u) }, []string{"gate", "up"}, g, u)
 		add("SiLU", func(tp *Tape) *Tensor { return tp.SiLU(g) }, []string{"x"}, g)
+		add("GeGLU", func(tp *Tape) *Tensor { return tp.GeGLU(g, u, false) }, []string{"gate", "up"}, g, u)
 	}
 	{
 		table := gcParam(25, 1, 7, 4)
@@ -89,7 +102,9 @@ func TestOpGradients(t *testing.T) {
 		add("CrossEntropy", func(tp *Tape) *Tensor { return tp.CrossEntropy(logits, targets) }, []string{"logits"}, logits)
 		h := gcParam(27, 1, 5, 8)
 		head := NewMatrixF32("output", 9, 8, gcRand(28, 72, 1))
-		add("LMHeadCrossEntropy", func(tp *Tape) *Tensor { return tp.LMHeadCrossEntropy(h, head, targets) }, []string{"hidden"}, h)
+		add("LMHeadCrossEntropy", func(tp *Tape) *Tensor { return tp.LMHeadCrossEntropy(h, head, 0, targets) }, []string{"hidden"}, h)
+		add("LMHeadCrossEntropy/softcap", func(tp *Tape) *Tensor { return tp.LMHeadCrossEntropy(h, head, 1.5, targets) }, []string{"hidden"}, h)
+		add("SoftCap", func(tp *Tape) *Tensor { return tp.SoftCap(logits, 1.5) }, []string{"x"}, logits)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -228,7 +243,7 @@ func TestLMHeadCrossEntropyQuantizedHead(t *testing.T) {
 	run := func(head *Matrix) (float32, []float32) {
 		h.ZeroGrad()
 		tp := NewTape(NewCPU(nil))
-		loss := tp.LMHeadCrossEntropy(h, head, targets)
+		loss := tp.LMHeadCrossEntropy(h, head, 0, targets)
 		tp.Backward(loss)
 		return loss.F32()[0], append([]float32(nil), h.GradF32()...)
 	}

@@ -5,45 +5,104 @@ import (
 	"math"
 )
 
-// RoPEForward rotates pairs of each head's dimensions in place by the angle
-// θ_i = pos·base^(-2i/headDim) / freqFactors[i], as ggml_rope_ext does with
-// no YaRN scaling. NORM mode (llama) rotates adjacent pairs (2i, 2i+1); NEOX
-// mode (qwen2, phi3, ...) rotates halves (i, i+headDim/2). freqFactors (headDim/2)
-// is Llama 3.1's rope_freqs tensor, or nil.
-//
-// x is (n, nHead*headDim); pos (n) holds each row's position.
-func RoPEForward(x []float32, n, nHead, headDim int, pos []int32, base float32, neox bool, freqFactors []float32) {
-	ropeRotate(x, n, nHead, headDim, pos, base, neox, freqFactors, 1)
+// RoPEConfig is how positions become rotation angles: ggml_rope_ext's
+// parameters. The zero value of each scaling field means "no scaling", so
+// RoPEConfig{Base: 10000} is plain RoPE over the whole head.
+type RoPEConfig struct {
+	NRot        int       // dimensions rotated per head (rope.dimension_count); 0: the whole head. The rest pass through.
+	Base        float32   // freq_base
+	Neox        bool      // rotate halves (i, i+NRot/2) (qwen2, phi3, gemma2) rather than adjacent pairs (2i, 2i+1) (llama)
+	FreqFactors []float32 // (NRot/2) divisors of the pair frequencies (Llama 3.1 rope_freqs, Phi-3 LongRoPE), or nil
+	FreqScale   float32   // 1/rope.scaling.factor (linear and YaRN interpolation); 0 means 1
+	ExtFactor   float32   // YaRN: mix of extrapolated angles on the fast pairs (1 with YaRN, else 0)
+	AttnFactor  float32   // multiplies cos and sin (LongRoPE's attn_factor); 0 means 1
+	BetaFast    float32   // YaRN ramp ends (llama.cpp's defaults 32 and 1); used when ExtFactor != 0
+	BetaSlow    float32
+	NCtxOrig    int // YaRN: the original training context (rope.scaling.original_context_length)
 }
 
-// ropeBackward rotates the gradient by −θ in place: the rotation is
-// orthogonal, so its transpose is its inverse. dx is (n, nHead*headDim).
-func ropeBackward(dx []float32, n, nHead, headDim int, pos []int32, base float32, neox bool, freqFactors []float32) {
-	ropeRotate(dx, n, nHead, headDim, pos, base, neox, freqFactors, -1)
+// ropeTables is what ggml_rope_cache_init derives once per call: the
+// base angle step, the YaRN ramp's ends and the magnitude scale.
+type ropeTables struct {
+	nRot             int
+	thetaScale       float32
+	freqScale        float32
+	ext              float32
+	corrLow, corrHig float32
+	mscale           float32
+}
+
+func (rc *RoPEConfig) tables(headDim int) ropeTables {
+	t := ropeTables{nRot: rc.NRot, freqScale: rc.FreqScale, ext: rc.ExtFactor, mscale: rc.AttnFactor}
+	if t.nRot <= 0 {
+		t.nRot = headDim
+	}
+	if t.freqScale == 0 {
+		t.freqScale = 1
+	}
+	if t.mscale == 0 {
+		t.mscale = 1
+	}
+	// ggml: theta_scale = powf(freq_base, -2.0f/n_dims), then θ *= theta_scale
+	// step by step in float, which we repeat for bit-compatible angles.
+	t.thetaScale = float32(math.Pow(float64(rc.Base), float64(float32(-2)/float32(t.nRot))))
+	if t.ext != 0 {
+		// ggml_rope_yarn_corr_dims: the pairs whose wavelength spans fewer
+		// than beta_fast (more than beta_slow) rotations over n_ctx_orig.
+		corr := func(beta float32) float64 {
+			return float64(t.nRot) * math.Log(float64(rc.NCtxOrig)/(float64(beta)*2*math.Pi)) / (2 * math.Log(float64(rc.Base)))
+		}
+		t.corrLow = float32(max(0, math.Floor(corr(rc.BetaFast))))
+		t.corrHig = float32(min(float64(t.nRot-1), math.Ceil(corr(rc.BetaSlow))))
+		// rope_yarn: mscale *= 1 + 0.1·ln(1/freq_scale)
+		t.mscale *= float32(1 + 0.1*math.Log(float64(1/t.freqScale)))
+	}
+	return t
+}
+
+// angle is ggml's rope_yarn for pair i: the interpolated angle, mixed with
+// the extrapolated one on YaRN's fast pairs.
+func (t *ropeTables) angle(thetaExtrap float32, i int) float32 {
+	theta := t.freqScale * thetaExtrap
+	if t.ext != 0 {
+		y := (float32(i) - t.corrLow) / max(0.001, t.corrHig-t.corrLow)
+		ramp := (1 - min(1, max(0, y))) * t.ext
+		theta = theta*(1-ramp) + thetaExtrap*ramp
+	}
+	return theta
+}
+
+// RoPEForward rotates pairs of the first NRot dimensions of each head in
+// place, by θ_i = pos·base^(-2i/NRot) / freqFactors[i] (scaled as rc says)
+// with cos and sin multiplied by the magnitude factor, as ggml_rope_ext.
+//
+// x is (n, nHead*headDim); pos (n) holds each row's position.
+func RoPEForward(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig) {
+	ropeRotate(x, n, nHead, headDim, pos, rc, 1)
 }
 
 // ropeRotate applies the rotation with sin multiplied by sinSign (ggml's
-// rope cache does the same for the backward pass).
-func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, base float32, neox bool, freqFactors []float32, sinSign float32) {
-	half := headDim / 2
-	// ggml: theta_scale = powf(freq_base, -2.0f/n_dims), then θ *= theta_scale
-	// step by step in float, which we repeat for bit-compatible angles.
-	// The exponent is a float division in ggml too (-2.0f/n_dims).
-	thetaScale := float32(math.Pow(float64(base), float64(float32(-2)/float32(headDim))))
+// rope cache does the same for the backward pass: the transpose of
+// mscale·R(θ) is mscale·R(−θ)).
+func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig, sinSign float32) {
+	t := rc.tables(headDim)
+	half := t.nRot / 2
+	ff := rc.FreqFactors
 	width := nHead * headDim
 	for r := 0; r < n; r++ {
 		row := x[r*width : r*width+width]
 		theta := float32(pos[r])
 		for i := 0; i < half; i++ {
-			t := theta
-			if freqFactors != nil {
-				t = theta / freqFactors[i]
+			te := theta
+			if ff != nil {
+				te = theta / ff[i]
 			}
-			cos := float32(math.Cos(float64(t)))
-			sin := float32(math.Sin(float64(t))) * sinSign
-			theta *= thetaScale
+			a := t.angle(te, i)
+			cos := float32(math.Cos(float64(a))) * t.mscale
+			sin := float32(math.Sin(float64(a))) * t.mscale * sinSign
+			theta *= t.thetaScale
 			i0, i1 := 2*i, 2*i+1
-			if neox {
+			if rc.Neox {
 				i0, i1 = i, i+half
 			}
 			for h := 0; h < nHead; h++ {
@@ -58,23 +117,30 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, base float32, n
 
 // RoPE returns x (n, nHead*headDim) with each head rotated by its row's
 // position pos[r] (see RoPEForward). The rotation does not change with
-// x, so the backward rotates the gradient back.
-func (tp *Tape) RoPE(x *Tensor, nHead int, pos []int32, base float32, neox bool, freqFactors []float32) *Tensor {
+// x, so the backward applies its transpose to the gradient.
+func (tp *Tape) RoPE(x *Tensor, nHead int, pos []int32, rc *RoPEConfig) *Tensor {
 	be := tp.backendFor("RoPE", x)
 	n, w := x.Rows(), x.Cols()
-	if nHead <= 0 || w%nHead != 0 || (w/nHead)%2 != 0 || len(pos) != n {
+	if nHead <= 0 || w%nHead != 0 || len(pos) != n {
 		panic(fmt.Sprintf("ops.RoPE: input %v, %d heads, %d positions", x, nHead, len(pos)))
 	}
 	headDim := w / nHead
-	if freqFactors != nil && len(freqFactors) < headDim/2 {
-		panic(fmt.Sprintf("ops.RoPE: %d frequency factors, want %d", len(freqFactors), headDim/2))
+	nRot := rc.NRot
+	if nRot <= 0 {
+		nRot = headDim
+	}
+	if nRot%2 != 0 || nRot > headDim {
+		panic(fmt.Sprintf("ops.RoPE: %d rotated dims of a head of %d", nRot, headDim))
+	}
+	if rc.FreqFactors != nil && len(rc.FreqFactors) < nRot/2 {
+		panic(fmt.Sprintf("ops.RoPE: %d frequency factors, want %d", len(rc.FreqFactors), nRot/2))
 	}
 	out := tp.newLike(be, x)
-	be.RoPE(out.buf, x.buf, n, nHead, headDim, pos, base, neox, freqFactors, false)
+	be.RoPE(out.buf, x.buf, n, nHead, headDim, pos, rc, false)
 	if tp.needsGrad(x) {
 		tp.record(out, func() {
 			// out's gradient is not read again after this record: rotate it in place.
-			be.RoPE(out.grad, out.grad, n, nHead, headDim, pos, base, neox, freqFactors, true)
+			be.RoPE(out.grad, out.grad, n, nHead, headDim, pos, rc, true)
 			be.Accumulate(tp.grad(x), out.grad)
 		})
 	}

@@ -118,8 +118,8 @@ func (s *Strict) RMSNorm(out, rstd, inp, weight Buffer, n, c int, eps float32) {
 func (s *Strict) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd Buffer, n, c int) {
 	s.cpu.RMSNormBackward(s.u(dinp), s.u(dweight), s.u(dout), s.u(inp), s.u(weight), s.u(rstd), n, c)
 }
-func (s *Strict) RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, base float32, neox bool, ff []float32, inverse bool) {
-	s.cpu.RoPE(s.u(out), s.u(x), n, nHead, headDim, pos, base, neox, ff, inverse)
+func (s *Strict) RoPE(out, x Buffer, n, nHead, headDim int, pos []int32, rc *RoPEConfig, inverse bool) {
+	s.cpu.RoPE(s.u(out), s.u(x), n, nHead, headDim, pos, rc, inverse)
 }
 func (s *Strict) SwiGLU(out, gate, up Buffer, n int) { s.cpu.SwiGLU(s.u(out), s.u(gate), s.u(up), n) }
 func (s *Strict) SwiGLUBackward(dgate, dup, dout, gate, up Buffer, n int) {
@@ -128,6 +128,16 @@ func (s *Strict) SwiGLUBackward(dgate, dup, dout, gate, up Buffer, n int) {
 func (s *Strict) SiLU(out, x Buffer, n int) { s.cpu.SiLU(s.u(out), s.u(x), n) }
 func (s *Strict) SiLUBackward(dx, dout, x Buffer, n int) {
 	s.cpu.SiLUBackward(s.u(dx), s.u(dout), s.u(x), n)
+}
+func (s *Strict) GeGLU(out, gate, up Buffer, n int, f16Table bool) {
+	s.cpu.GeGLU(s.u(out), s.u(gate), s.u(up), n, f16Table)
+}
+func (s *Strict) GeGLUBackward(dgate, dup, dout, gate, up Buffer, n int) {
+	s.cpu.GeGLUBackward(s.u(dgate), s.u(dup), s.u(dout), s.u(gate), s.u(up), n)
+}
+func (s *Strict) SoftCap(out, x Buffer, n int, c float32) { s.cpu.SoftCap(s.u(out), s.u(x), n, c) }
+func (s *Strict) SoftCapBackward(dx, dout, out Buffer, n int, c float32) {
+	s.cpu.SoftCapBackward(s.u(dx), s.u(dout), s.u(out), n, c)
 }
 func (s *Strict) Embedding(out, table Buffer, ids []int32, vocab, c int) {
 	s.cpu.Embedding(s.u(out), s.u(table), ids, vocab, c)
@@ -138,25 +148,25 @@ func (s *Strict) EmbeddingBackward(dtable, dout Buffer, ids []int32, c int) {
 func (s *Strict) EmbeddingMatrix(out Buffer, table *Matrix, ids []int32) {
 	s.cpu.EmbeddingMatrix(s.u(out), table, ids)
 }
-func (s *Strict) Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
-	s.cpu.Attention(s.u(out), s.u(q), s.u(k), s.u(v), s.u(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+func (s *Strict) Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
+	s.cpu.Attention(s.u(out), s.u(q), s.u(k), s.u(v), s.u(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 }
-func (s *Strict) AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int) {
-	s.cpu.AttentionBackward(s.u(dq), s.u(dk), s.u(dv), s.u(dout), s.u(q), s.u(k), s.u(v), s.u(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
+func (s *Strict) AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
+	s.cpu.AttentionBackward(s.u(dq), s.u(dk), s.u(dv), s.u(dout), s.u(q), s.u(k), s.u(v), s.u(att), nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 }
 func (s *Strict) NewKVCache(nLayer, nCtx, nHeadKV, headDim int, roundF16 bool) *KVCache {
 	return newCPUKVCache(s, nLayer, nCtx, nHeadKV, headDim, roundF16)
 }
-func (s *Strict) AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int) {
+func (s *Strict) AttentionKV(out, q, k, v Buffer, kv *KVCache, l, n, nHead int, o *AttnOptions) {
 	if kv.be != Backend(s) {
 		panic(fmt.Sprintf("ops: strict backend handed a KV cache of %s", kv.be.Name()))
 	}
-	s.cpu.AttentionKV(s.u(out), s.u(q), s.u(k), s.u(v), kv, l, n, nHead)
+	s.cpu.AttentionKV(s.u(out), s.u(q), s.u(k), s.u(v), kv, l, n, nHead, o)
 }
 func (s *Strict) CrossEntropy(loss, dlogits, logits Buffer, targets []int32, vocab int, scale float32, lossScale float64) {
 	s.cpu.CrossEntropy(s.u(loss), s.u(dlogits), s.u(logits), targets, vocab, scale, lossScale)
 }
-func (s *Strict) LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, targets []int32, scale float32, lossScale float64) {
-	s.cpu.LMHeadCE(s.u(loss), s.u(nll), s.u(dhidden), s.u(hidden), n, head, targets, scale, lossScale)
+func (s *Strict) LMHeadCE(loss, nll, dhidden, hidden Buffer, n int, head *Matrix, softCap float32, targets []int32, scale float32, lossScale float64) {
+	s.cpu.LMHeadCE(s.u(loss), s.u(nll), s.u(dhidden), s.u(hidden), n, head, softCap, targets, scale, lossScale)
 }
 func (s *Strict) SumSquares(out, x Buffer) { s.cpu.SumSquares(s.u(out), s.u(x)) }

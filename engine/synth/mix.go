@@ -90,6 +90,15 @@ func (m *quantMix) rule(name string, ne0 int64) gguf.Type {
 		case m.fileType == gguf.FileTypeQ5_K_M && useMoreBits(layer, n):
 			return gguf.TypeQ6_K
 		}
+	case strings.Contains(name, "attn_qkv.weight"):
+		switch m.fileType {
+		case gguf.FileTypeQ3_K_M:
+			return gguf.TypeQ4_K
+		case gguf.FileTypeQ4_K_M:
+			return gguf.TypeQ5_K
+		case gguf.FileTypeQ5_K_M:
+			return gguf.TypeQ6_K
+		}
 	case strings.Contains(name, "attn_output.weight"):
 		switch m.fileType {
 		case gguf.FileTypeQ2_K:

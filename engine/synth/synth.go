@@ -11,7 +11,7 @@ import (
 
 // Options says what to generate. The zero Type is F32.
 type Options struct {
-	Arch   string    // "llama" or "qwen2"
+	Arch   string    // "llama", "qwen2", "gemma2" or "phi3"
 	Preset string    // a name from PresetNames(Arch)
 	Type   gguf.Type // type of the weight matrices; norms and biases stay f32
 	Seed   uint64
@@ -83,18 +83,38 @@ func Build(opt Options) (*gguf.Writer, error) {
 	w.SetUint32(arch+".feed_forward_length", uint32(p.NFF))
 	w.SetUint32(arch+".attention.head_count", uint32(p.NHead))
 	w.SetUint32(arch+".attention.head_count_kv", uint32(p.NHeadKV))
-	if arch == "llama" {
+	if arch == "llama" || arch == "phi3" {
 		w.SetUint32(arch+".rope.dimension_count", uint32(p.HeadDim()))
+	}
+	if p.Arch.KeyLength > 0 {
+		w.SetUint32(arch+".attention.key_length", uint32(p.Arch.KeyLength))
+		w.SetUint32(arch+".attention.value_length", uint32(p.Arch.KeyLength))
 	}
 	w.SetFloat32(arch+".rope.freq_base", p.RopeBase)
 	w.SetFloat32(arch+".attention.layer_norm_rms_epsilon", p.RMSEps)
+	switch arch {
+	case "gemma2":
+		w.SetFloat32(arch+".attn_logit_softcapping", p.Arch.AttnSoftCap)
+		w.SetFloat32(arch+".final_logit_softcapping", p.Arch.FinalSoftCap)
+		w.SetUint32(arch+".attention.sliding_window", uint32(p.Arch.SlidingWindow))
+	case "phi3":
+		w.SetUint32(arch+".rope.scaling.original_context_length", uint32(p.NCtxTrain))
+		w.SetUint32(arch+".attention.sliding_window", uint32(p.Arch.SlidingWindow))
+	}
 
 	if opt.Vocab != nil {
 		if p.NVocab, err = copyVocab(w, opt.Vocab); err != nil {
 			return nil, err
 		}
-	} else if arch == "llama" {
+	} else if arch != "qwen2" {
 		err = setSPMVocab(w, p.NVocab)
+		// As convert_hf_to_gguf.py writes Gemma 2's and Phi-3's tokenizers.
+		switch arch {
+		case "gemma2":
+			w.SetBool("tokenizer.ggml.add_space_prefix", false)
+		case "phi3":
+			w.SetBool("tokenizer.ggml.add_bos_token", false)
+		}
 	} else {
 		err = setGPT2Vocab(w, p.NVocab)
 	}
@@ -137,6 +157,32 @@ func tensorSpecs(arch string, p Preset, mix *quantMix) []tensorSpec {
 	}
 	for l := 0; l < p.NLayer; l++ {
 		blk := fmt.Sprintf("blk.%d.", l)
+		switch arch {
+		case "gemma2":
+			specs = append(specs,
+				vector(blk+"attn_norm.weight", nEmbd, normMean),
+				matrix(blk+"attn_q.weight", nEmbd, qDim),
+				matrix(blk+"attn_k.weight", nEmbd, kvDim),
+				matrix(blk+"attn_v.weight", nEmbd, kvDim),
+				matrix(blk+"attn_output.weight", qDim, nEmbd),
+				vector(blk+"post_attention_norm.weight", nEmbd, normMean),
+				vector(blk+"ffn_norm.weight", nEmbd, normMean),
+				matrix(blk+"ffn_gate.weight", nEmbd, nFF),
+				matrix(blk+"ffn_up.weight", nEmbd, nFF),
+				matrix(blk+"ffn_down.weight", nFF, nEmbd),
+				vector(blk+"post_ffw_norm.weight", nEmbd, normMean))
+			continue
+		case "phi3":
+			// Fused: attn_qkv rows Q | K | V, ffn_up rows gate | up.
+			specs = append(specs,
+				vector(blk+"attn_norm.weight", nEmbd, normMean),
+				matrix(blk+"attn_qkv.weight", nEmbd, qDim+2*kvDim),
+				matrix(blk+"attn_output.weight", qDim, nEmbd),
+				vector(blk+"ffn_norm.weight", nEmbd, normMean),
+				matrix(blk+"ffn_up.weight", nEmbd, 2*nFF),
+				matrix(blk+"ffn_down.weight", nFF, nEmbd))
+			continue
+		}
 		specs = append(specs,
 			vector(blk+"attn_norm.weight", nEmbd, normMean),
 			matrix(blk+"attn_q.weight", nEmbd, qDim))

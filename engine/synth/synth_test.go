@@ -57,7 +57,9 @@ func TestPresetsMatchReference(t *testing.T) {
 				t.Error(err)
 				continue
 			}
-			if Preset(r) != p {
+			want := Preset{NEmbd: r.NEmbd, NLayer: r.NLayer, NHead: r.NHead, NHeadKV: r.NHeadKV, NFF: r.NFF, NVocab: r.NVocab,
+				Tied: r.Tied, RopeBase: r.RopeBase, RMSEps: r.RMSEps, NCtxTrain: r.NCtxTrain}
+			if want != p {
 				t.Errorf("%s %s: %+v, reference %+v", arch, name, p, r)
 			}
 			n++
@@ -86,10 +88,14 @@ func writeSynth(t *testing.T, opt Options) *gguf.File {
 // hyper-parameter keys (with llama.cpp's value types) of both tiny presets
 // against the fixture models made from the same shapes by llama.cpp.
 func TestSynthShapes(t *testing.T) {
-	for _, arch := range []string{"llama", "qwen2"} {
+	for _, arch := range []string{"llama", "qwen2", "gemma2", "phi3"} {
 		t.Run(arch, func(t *testing.T) {
 			f := writeSynth(t, Options{Arch: arch, Preset: "tiny", Seed: 1})
-			ref, err := gguf.Open(fixtures.Path(t, "models/synth/synth-"+arch+"-F32.gguf"))
+			dir := "models/synth/"
+			if arch == "gemma2" || arch == "phi3" {
+				dir = "models/arch/"
+			}
+			ref, err := gguf.Open(fixtures.Path(t, dir+"synth-"+arch+"-F32.gguf"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +129,7 @@ func TestSynthShapes(t *testing.T) {
 				}
 			}
 			toks, err := f.GetStrings("tokenizer.ggml.tokens")
-			if err != nil || len(toks) != map[string]int{"llama": 512, "qwen2": 759}[arch] {
+			if err != nil || len(toks) != map[string]int{"llama": 512, "qwen2": 759, "gemma2": 512, "phi3": 512}[arch] {
 				t.Errorf("tokens: %d, %v", len(toks), err)
 			}
 		})
@@ -338,23 +344,34 @@ func TestSynthQuantizedMatchesF32(t *testing.T) {
 // --type gives every tensor the type llama-quantize chose (its mixes, e.g.
 // output.weight Q6_K, Q4_K_M's Q6_K layers, and the fallbacks for rows that
 // are not a multiple of 256 in qwen2) and the same general.file_type.
+//
+// The gemma2 and phi3 tiny presets have the arch fixtures' shapes, so their
+// mixes are compared with reference/arch/models.json (phi3's fused attn_qkv
+// gets Q5_K in Q4_K_M).
 func TestSynthMixMatchesLlamaQuantize(t *testing.T) {
-	b, err := os.ReadFile(fixtures.Path(t, "reference/models.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var models map[string]struct {
+	type model struct {
 		FileType    *int64            `json:"general.file_type"`
 		TensorTypes map[string]string `json:"tensor_types"`
 	}
-	if err := json.Unmarshal(b, &models); err != nil {
-		t.Fatal(err)
+	models := map[string]model{}
+	for _, file := range []string{"reference/models.json", "reference/arch/models.json"} {
+		b, err := os.ReadFile(fixtures.Path(t, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ms map[string]model
+		if err := json.Unmarshal(b, &ms); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range ms {
+			models[k] = v
+		}
 	}
 	n := 0
 	for name, m := range models {
 		arch, ftName, ok := strings.Cut(strings.TrimPrefix(name, "synth-"), "-")
-		if !ok || !strings.HasPrefix(name, "synth-") {
-			continue
+		if !ok || !strings.HasPrefix(name, "synth-") || strings.Contains(ftName, "-") {
+			continue // not a synth preset's shape (synth-llama-yarn-F32, ...)
 		}
 		typ, err := gguf.ParseType(strings.TrimSuffix(ftName, "_M"))
 		if err != nil {
@@ -379,7 +396,7 @@ func TestSynthMixMatchesLlamaQuantize(t *testing.T) {
 		}
 		n++
 	}
-	if n < 15 {
+	if n < 20 {
 		t.Errorf("compared only %d models", n)
 	}
 }
@@ -437,7 +454,7 @@ func TestSynthErrors(t *testing.T) {
 		opt  Options
 		want string
 	}{
-		{Options{Arch: "gpt2", Preset: "tiny"}, `unknown architecture "gpt2" (have llama, qwen2)`},
+		{Options{Arch: "gpt2", Preset: "tiny"}, `unknown architecture "gpt2" (have gemma2, llama, phi3, qwen2)`},
 		{Options{Arch: "llama", Preset: "3b"}, `llama has no preset "3b" (have 160m, 1b, 7b, tiny)`},
 		{Options{Arch: "llama", Preset: "tiny", Type: gguf.TypeIQ2_XXS}, "cannot write tensors of type iq2_xxs"},
 	} {
@@ -507,6 +524,29 @@ func TestSynthBenchShapes(t *testing.T) {
 		}
 		if header := m.FileBytes - data; header < 0 || header > 2<<20 {
 			t.Errorf("%s: tensor data %d bytes, llama-bench's file %d bytes", name, data, m.FileBytes)
+		}
+	}
+}
+
+// The gemma2 and phi3 presets at real shapes have the parameter counts of
+// the Hugging Face checkpoints (google/gemma-2-2b: 2,614,341,888;
+// microsoft/Phi-3-mini-4k-instruct: 3,821,079,552), so speed and memory can
+// be measured on them; Build only lays out the tensors.
+func TestSynthRealShapes(t *testing.T) {
+	for _, c := range []struct {
+		arch, preset string
+		params       int64
+	}{{"gemma2", "2b", 2614341888}, {"phi3", "mini", 3821079552}} {
+		w, err := Build(Options{Arch: c.arch, Preset: c.preset, Type: gguf.TypeQ4_K})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params int64
+		for _, ti := range w.Tensors() {
+			params += ti.NElements()
+		}
+		if params != c.params {
+			t.Errorf("%s %s: %d parameters, want %d", c.arch, c.preset, params, c.params)
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 func runSynth(args []string) error { return synthCmd(os.Stdout, args) }
 
 func synthCmd(stdout io.Writer, args []string) error {
-	fs := newFlags("synth", "--arch llama|qwen2 --preset NAME [--type f32|f16|q8_0|q4_0|q4_K] [--pure] [--seed N] [--vocab-from FILE.gguf] -o OUT.gguf")
+	fs := newFlags("synth", "--arch llama|qwen2|gemma2|phi3 --preset NAME [--type f32|f16|q8_0|q4_0|q4_K] [--pure] [--seed N] [--vocab-from FILE.gguf] -o OUT.gguf")
 	arch := fs.String("arch", "llama", "architecture: "+strings.Join(synth.Arches(), ", "))
 	var presetHelp []string
 	for _, a := range synth.Arches() {
