@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,38 +193,11 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 		for i, d := range p.t.Shape {
 			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
 		}
-		if err := w.AddTensorFunc(p.name, t, ne, encodeTensor(t, p.t.Read())); err != nil {
+		if err := w.AddTensorFunc(p.name, t, ne, gguf.EncodeFunc(t, p.t.Read())); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// encodeTensor streams values encoded as t (F32, F16, BF16) in chunks, so
-// saving a large side network needs no second copy of it.
-func encodeTensor(t gguf.Type, data []float32) func(io.Writer) error {
-	return func(w io.Writer) error {
-		const chunk = 1 << 16
-		buf := make([]byte, min(chunk, len(data))*typeBytes(t))
-		for lo := 0; lo < len(data); lo += chunk {
-			hi := min(lo+chunk, len(data))
-			b := buf[:(hi-lo)*typeBytes(t)]
-			if err := gguf.Quantize(t, data[lo:hi], b); err != nil {
-				return err
-			}
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-func typeBytes(t gguf.Type) int {
-	if t == gguf.TypeF32 {
-		return 4
-	}
-	return 2
 }
 
 // Save writes the side network as an adapter file (atomically).
