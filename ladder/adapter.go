@@ -159,6 +159,28 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 	w.SetString(keyHead, h.Head)
 	w.SetFloat32(keyRopeBase, h.RopeBase)
 	w.SetBool(keyRopeNeox, h.RopeNeox)
+	if err := writeBaseAndTraining(w, fp, train); err != nil {
+		return err
+	}
+	for _, p := range s.params {
+		t := typ
+		if len(p.t.Shape) == 1 {
+			t = gguf.TypeF32
+		}
+		ne := make([]int64, len(p.t.Shape))
+		for i, d := range p.t.Shape {
+			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
+		}
+		if err := w.AddTensorFunc(p.name, t, ne, gguf.EncodeFunc(t, p.t.Read())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBaseAndTraining records the base model's fingerprint (ladder.base.*)
+// and the training values train (ladder.training.*: string, int, float).
+func writeBaseAndTraining(w *gguf.Writer, fp Fingerprint, train map[string]any) error {
 	w.SetString(keyBaseName, fp.Name)
 	w.SetUint32(keyBaseEmbd, uint32(fp.NEmbd))
 	w.SetUint32(keyBaseLayer, uint32(fp.NLayer))
@@ -182,19 +204,6 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 			w.SetFloat32(keyTrainPrefix+k, float32(v))
 		default:
 			return fmt.Errorf("ladder: training key %q has unsupported type %T", k, v)
-		}
-	}
-	for _, p := range s.params {
-		t := typ
-		if len(p.t.Shape) == 1 {
-			t = gguf.TypeF32
-		}
-		ne := make([]int64, len(p.t.Shape))
-		for i, d := range p.t.Shape {
-			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
-		}
-		if err := w.AddTensorFunc(p.name, t, ne, gguf.EncodeFunc(t, p.t.Read())); err != nil {
-			return err
 		}
 	}
 	return nil

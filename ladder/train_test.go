@@ -122,13 +122,22 @@ func wantCheck(name string) bool {
 }
 
 // A run interrupted at a checkpoint and resumed repeats the uninterrupted
-// run's losses exactly; the loss falls while training.
+// run's losses exactly; the loss falls while training. For the ladder and
+// for LoRA (whose checkpoint is a llama.cpp LoRA file plus the state).
 func TestResumeExact(t *testing.T) {
+	for _, method := range []string{"ladder", "lora"} {
+		t.Run(method, func(t *testing.T) { testResumeExact(t, method) })
+	}
+}
+
+func testResumeExact(t *testing.T, method string) {
 	m := loadStories(t)
 	toks := tokens(m, strings.Repeat(storyText+" ", 2))
 	exs := windows(toks, 32)
 	cfg := DefaultConfig()
 	cfg.Reduction = 2
+	cfg.Method = method
+	cfg.LoRARank = 4
 	opts := DefaultTrainOptions()
 	opts.Batch, opts.GradAccum, opts.Steps, opts.LR, opts.EvalEvery = 2, 2, 8, 1e-2, 4
 	const cut = 3

@@ -40,11 +40,19 @@ type LoRA struct {
 	Base  Weight
 	A, B  *Tensor
 	Scale float32
+	// Mask, when set on a recording tape, is dropout on the pair's input
+	// (x ⊙ Mask, Mask of x's shape holding 0 or 1/(1-p)), as PEFT's
+	// lora_dropout: the base product sees x unchanged.
+	Mask *Tensor
 }
 
 func (w *LoRA) Apply(tp *Tape, x *Tensor) *Tensor {
 	y := w.Base.Apply(tp, x)
-	d := tp.Linear(tp.Linear(x, w.A), w.B)
+	xin := x
+	if w.Mask != nil && tp.Recording() {
+		xin = tp.Mul(x, w.Mask)
+	}
+	d := tp.Linear(tp.Linear(xin, w.A), w.B)
 	if w.Scale != 1 {
 		d = tp.Scale(d, w.Scale)
 	}

@@ -73,7 +73,12 @@ func runFinetune(args []string) error {
 	fs.BoolVar(&do.Pack, "pack", false, "pack short examples into sequences of up to -c tokens")
 	fs.Uint64Var(&do.Seed, "seed", do.Seed, "seed of the validation split, shuffling and the side network's init")
 
-	fs.StringVar(&cfg.Method, "method", cfg.Method, "ladder (LST: a side block per backbone layer) or xladder (2δ blocks on the top δ layers)")
+	fs.StringVar(&cfg.Method, "method", cfg.Method, "ladder (LST: a side block per backbone layer), xladder (2δ blocks on the top δ layers) or lora (QLoRA-style pairs on the quantized backbone)")
+	fs.IntVar(&cfg.LoRARank, "lora-rank", cfg.LoRARank, "lora: rank r of each pair")
+	loraAlpha := fs.Float64("lora-alpha", float64(cfg.LoRAAlpha), "lora: alpha (the update is scaled by alpha/r)")
+	fs.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "lora: projections with a pair: a subset of q,k,v,o,gate,up,down, or all")
+	loraDropout := fs.Float64("lora-dropout", 0, "lora: dropout probability on each pair's input (PEFT's lora_dropout)")
+	fs.BoolVar(&cfg.Checkpointing, "checkpointing", false, "lora: keep only each layer's input and recompute the layer in backward (less memory, about 30% more compute)")
 	fs.IntVar(&cfg.Reduction, "reduction", cfg.Reduction, "side width = backbone width / r")
 	fs.StringVar(&cfg.SideLayers, "side-layers", cfg.SideLayers, "ladder: backbone layers with a side block: all, every:K (every K-th, counted down from the last) or i,j,k (0-based)")
 	fs.IntVar(&cfg.Delta, "delta", 0, "xladder: δ, backbone layers read from the top (default: half the layers)")
@@ -114,6 +119,7 @@ func runFinetune(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	to.LR, to.MinLR, to.WeightDecay, to.ClipNorm = float32(*lr), float32(*minLR), float32(*wd), float32(*clip)
+	cfg.LoRAAlpha, cfg.LoRADropout = float32(*loraAlpha), float32(*loraDropout)
 	if to.EvalEvery < 0 || to.SaveEvery < 0 || to.Steps < 0 {
 		return usagef("--eval-every, --save-every and --steps must be >= 0")
 	}
@@ -302,10 +308,16 @@ func runFinetune(args []string) error {
 	if tr.Opts.EvalEvery == 0 {
 		tr.Opts.EvalEvery = max(1, tr.TotalSteps()/10)
 	}
-	h := tr.S.H
-	fmt.Fprintf(os.Stderr, "finetune: %s on %s (%s, d=%d, %d layers): side net d_s=%d, ff=%d, %d heads (%d KV) × %d, %d blocks, %s head, %s gates; %s trainable values\n",
-		h.Method, filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, h.NEmbd, h.NFF, h.NHead, h.NHeadKV, h.HeadDim, h.NBlock,
-		h.Head, h.Gate, humanCount(tr.S.NumParams()))
+	if tr.L != nil {
+		l := tr.L
+		fmt.Fprintf(os.Stderr, "finetune: lora on %s (%s, d=%d, %d layers): rank %d, alpha %g, targets %s, dropout %g, checkpointing %v; %s trainable values\n",
+			filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, l.Rank, l.Alpha, strings.Join(l.Targets, ","), l.Dropout, cfg.Checkpointing, humanCount(l.NumParams()))
+	} else {
+		h := tr.S.H
+		fmt.Fprintf(os.Stderr, "finetune: %s on %s (%s, d=%d, %d layers): side net d_s=%d, ff=%d, %d heads (%d KV) × %d, %d blocks, %s head, %s gates; %s trainable values\n",
+			h.Method, filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, h.NEmbd, h.NFF, h.NHead, h.NHeadKV, h.HeadDim, h.NBlock,
+			h.Head, h.Gate, humanCount(tr.S.NumParams()))
+	}
 	fmt.Fprintf(os.Stderr, "finetune: %d steps × %d sequences × %d accumulation, lr %g (%s, warmup %d), %s, ladder inputs %s, %d threads; run folder %s\n",
 		tr.TotalSteps(), tr.Opts.Batch, tr.Opts.GradAccum, tr.Opts.LR, tr.Opts.Schedule, tr.Opts.Warmup, tr.Opts.Optimizer, cfg.LadderType, m.Pool.Threads(), *dir)
 
