@@ -161,7 +161,7 @@ func newTrainer(m *engine.Model, net trainable, cfg Config, opts TrainOptions, t
 	if tr.Opts.Steps <= 0 {
 		ep := opts.Epochs
 		if !(ep > 0) {
-			ep = 1
+			return nil, fmt.Errorf("--epochs %g: must be > 0 when --steps is 0", ep)
 		}
 		tr.Opts.Steps = max(1, int(math.Ceil(ep*float64(tr.train.BatchesPerEpoch())/float64(opts.GradAccum))))
 	}
