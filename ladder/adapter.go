@@ -349,22 +349,29 @@ func sideFromFile(f *gguf.File, m *engine.Model, grads bool) (*Side, error) {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	s := newSide(h, grads)
-	for _, p := range s.params {
-		ti, ok := f.Tensor(p.name)
-		if !ok {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q missing", f.Path, p.name)
-		}
-		if ti.NElements() != int64(p.t.Len()) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
-		}
-		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
-		}
+	if err := readParams(f, s.params, ""); err != nil {
+		s.Free()
+		return nil, err
 	}
 	return s, nil
+}
+
+// readParams fills params from f's tensors of the same names and shapes
+// (any float encoding); hint is added to a missing tensor's error.
+func readParams(f *gguf.File, params []param, hint string) error {
+	for _, p := range params {
+		ti, ok := f.Tensor(p.name)
+		if !ok {
+			return fmt.Errorf("%s: tensor %q missing%s", f.Path, p.name, hint)
+		}
+		if ti.NElements() != int64(p.t.Len()) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
+			return fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
+		}
+		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
+			return fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
+		}
+	}
+	return nil
 }
 
 func reversed(shape []int) []int64 {

@@ -143,20 +143,9 @@ func loraFromFile(f *gguf.File, m *engine.Model, cfg Config) (*LoRA, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range lo.params {
-		ti, ok := f.Tensor(p.name)
-		if !ok {
-			lo.Free()
-			return nil, fmt.Errorf("%s: tensor %q missing (trained with other --lora-targets or --lora-rank?)", f.Path, p.name)
-		}
-		if len(ti.Ne) != 2 || ti.Ne[0] != int64(p.t.Cols()) || ti.Ne[1] != int64(p.t.Rows()) {
-			lo.Free()
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
-		}
-		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
-			lo.Free()
-			return nil, fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
-		}
+	if err := readParams(f, lo.params, " (trained with other --lora-targets or --lora-rank?)"); err != nil {
+		lo.Free()
+		return nil, err
 	}
 	return lo, nil
 }

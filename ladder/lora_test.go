@@ -118,30 +118,11 @@ func TestLoRATrainer(t *testing.T) {
 		if !strings.HasPrefix(p.name, "blk.0.") && !strings.HasPrefix(p.name, "blk.4.") {
 			continue
 		}
-		g := gA[i]
-		var norm float64
-		for _, v := range g {
-			norm += float64(v) * float64(v)
-		}
-		norm = math.Sqrt(norm)
+		fd, norm := directionalFD(t, p.t.F32(), gA[i], func() (float64, error) { return tr.forward(b, false) })
 		if norm/scale < 1e-7 {
 			t.Errorf("%s: no gradient", p.name)
 			continue
 		}
-		orig := append([]float32(nil), p.t.F32()...)
-		const h = 1e-2
-		move := func(sign float64) float64 {
-			for k, v := range g {
-				p.t.F32()[k] = orig[k] + float32(sign*h*float64(v)/norm)
-			}
-			l, err := tr.forward(b, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}
-		fd := (move(1) - move(-1)) / (2 * h)
-		copy(p.t.F32(), orig)
 		want := norm / scale
 		// Validation rounds the frozen products' activations to the
 		// weights' type (llama.cpp inference); training multiplies exactly,
