@@ -206,6 +206,16 @@ func TestLoRAAdapterMatchesMergedWeights(t *testing.T) {
 				ks = append(ks, makeKnownLoRA(t, base, filepath.Join(dir, "b.gguf"), c.typ, 2, 4, c.projs[:3], 2))
 				files = append(files, filepath.Join(dir, "b.gguf"))
 			}
+			if out := os.Getenv("LADDER_LORA_OUT"); out != "" && !c.stack && c.model == "stories260K" {
+				// check-llamacpp-lora.sh runs llama-perplexity --lora on these.
+				keep := filepath.Join(out, fmt.Sprintf("known-%s-%s.gguf", c.model, c.typ))
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if b, err := os.ReadFile(files[0]); err != nil || os.WriteFile(keep, b, 0o644) != nil {
+					t.Fatalf("keeping %s: %v", keep, err)
+				}
+			}
 			m := loadModel(t, c.model)
 			for _, f := range files {
 				a, err := OpenLoRA(f)
