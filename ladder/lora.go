@@ -150,6 +150,62 @@ func loraFromFile(f *gguf.File, m *engine.Model, cfg Config) (*LoRA, error) {
 	return lo, nil
 }
 
+// LoRAConfigFromFile sets cfg's rank, alpha and targets from a llama.cpp
+// LoRA adapter, so that training can start from it (finetune --method lora
+// --adapter FILE). Every block must carry the same targets at one rank.
+func LoRAConfigFromFile(path string, cfg Config) (Config, error) {
+	a, err := engine.OpenLoRA(path)
+	if err != nil {
+		return cfg, err
+	}
+	defer a.Close()
+	seen := map[string]bool{}
+	rank := 0
+	for name, p := range a.Pairs {
+		var l int
+		var proj string
+		if _, err := fmt.Sscanf(name, "blk.%d.%s", &l, &proj); err != nil || !strings.HasSuffix(proj, ".weight") {
+			return cfg, fmt.Errorf("%s: LoRA on %q: training continues only LoRA on block projections", path, name)
+		}
+		seen[strings.TrimSuffix(proj, ".weight")] = true
+		if rank != 0 && p.Rank() != rank {
+			return cfg, fmt.Errorf("%s: ranks %d and %d: training continues only an adapter of one rank", path, rank, p.Rank())
+		}
+		rank = p.Rank()
+	}
+	var targets []string
+	for t := range seen {
+		targets = append(targets, t)
+	}
+	cfg.Method, cfg.LoRARank, cfg.LoRATargets = "lora", rank, strings.Join(targets, ",")
+	if a.Alpha > 0 {
+		cfg.LoRAAlpha = a.Alpha
+	} else {
+		cfg.LoRAAlpha = float32(rank) // llama.cpp: no alpha means scale 1
+	}
+	return cfg, nil
+}
+
+// NewLoRATrainerFrom is NewTrainer for --method lora starting from the
+// pairs of a LoRA adapter file (cfg from LoRAConfigFromFile).
+func NewLoRATrainerFrom(path string, m *engine.Model, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	lo, err := loraFromFile(f, m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := newTrainer(m, lo, cfg, opts, train, val)
+	if err != nil {
+		lo.Free()
+		return nil, err
+	}
+	return tr, nil
+}
+
 // NumParams is the number of trainable values.
 func (lo *LoRA) NumParams() int {
 	n := 0

@@ -78,6 +78,7 @@ func runFinetune(args []string) error {
 	loraAlpha := fs.Float64("lora-alpha", float64(cfg.LoRAAlpha), "lora: alpha (the update is scaled by alpha/r)")
 	fs.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "lora: projections with a pair: a subset of q,k,v,o,gate,up,down, or all")
 	loraDropout := fs.Float64("lora-dropout", 0, "lora: dropout probability on each pair's input (PEFT's lora_dropout)")
+	initAdapter := fs.String("adapter", "", "lora: start from this llama.cpp LoRA adapter (its rank, alpha and targets)")
 	fs.BoolVar(&cfg.Checkpointing, "checkpointing", false, "lora: keep only each layer's input and recompute the layer in backward (less memory, about 30% more compute)")
 	fs.IntVar(&cfg.Reduction, "reduction", cfg.Reduction, "side width = backbone width / r")
 	fs.StringVar(&cfg.SideLayers, "side-layers", cfg.SideLayers, "ladder: backbone layers with a side block: all, every:K (every K-th, counted down from the last) or i,j,k (0-based)")
@@ -158,6 +159,14 @@ func runFinetune(args []string) error {
 	}
 	cfg.Seed = do.Seed
 	to.Seed = do.Seed
+	if *initAdapter != "" {
+		if cfg.Method != "lora" {
+			return usagef("--adapter %s: only --method lora starts from an adapter", *initAdapter)
+		}
+		if cfg, err = ladder.LoRAConfigFromFile(*initAdapter, cfg); err != nil {
+			return err
+		}
+	}
 
 	// Which model: a path, the checkpoint's, or the embedded default.
 	modelPath := ""
@@ -328,6 +337,10 @@ func runFinetune(args []string) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "finetune: resuming %s at step %d/%d\n", *resume, tr.Step(), tr.TotalSteps())
+	} else if *initAdapter != "" {
+		if tr, err = ladder.NewLoRATrainerFrom(*initAdapter, m, cfg, to, ds.Train, ds.Val); err != nil {
+			return err
+		}
 	} else {
 		if tr, err = ladder.NewTrainer(m, cfg, to, ds.Train, ds.Val); err != nil {
 			return usagef("%v", err)

@@ -190,6 +190,14 @@ func TestFinetuneLoRAAdapterCommands(t *testing.T) {
 	if err != nil || !strings.Contains(ev, `"ppl"`) {
 		t.Errorf("eval --adapter: %v\n%s", err, ev)
 	}
+	// Start a new run from the adapter: its first loss is the adapter's.
+	out2, err := captureStdout(t, func() error {
+		return runFinetune([]string{model, "--data", text, "-c", "64", "--steps", "1", "--val-batches", "1", "--method", "lora",
+			"--adapter", lora, "--dir", t.TempDir(), "-t", "2"})
+	})
+	if err != nil || !strings.Contains(out2, "step 1/1") {
+		t.Errorf("finetune --adapter: %v\n%s", err, out2)
+	}
 	// Resume a LoRA run: the checkpoint restores the pairs and the optimizer.
 	out, err = captureStdout(t, func() error { return runFinetune([]string{"--resume", dir, "--steps", "5", "-t", "2"}) })
 	if err != nil || !strings.Contains(out, "step 5/5") {
