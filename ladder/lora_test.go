@@ -62,9 +62,9 @@ func TestLoRATrainer(t *testing.T) {
 	exs := []data.Example{windows(toks, 24)[0], windows(toks, 17)[2]}
 	b := data.NewBatch(exs, []int{0, 1})
 
-	newTr := func(ckpt bool) *Trainer {
+	newTr := func(ckpt bool, dropout float32) *Trainer {
 		cfg := loraConfig(4)
-		cfg.Checkpointing = ckpt
+		cfg.Checkpointing, cfg.LoRADropout = ckpt, dropout
 		tr, err := NewTrainer(m, cfg, DefaultTrainOptions(), exs, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +72,7 @@ func TestLoRATrainer(t *testing.T) {
 		t.Cleanup(tr.Free)
 		return tr
 	}
-	tr := newTr(false)
+	tr := newTr(false, 0)
 	l0, err := tr.forward(b, false)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestLoRATrainer(t *testing.T) {
 		t.Fatalf("untrained LoRA: loss %.9g, base model %.9g", l0, want)
 	}
 
-	trC := newTr(true)
+	trC := newTr(true, 0)
 	randomizeB(tr.L, 1)
 	randomizeB(trC.L, 1)
 	grads := func(tr *Trainer) (float64, [][]float32) {
@@ -109,6 +109,27 @@ func TestLoRATrainer(t *testing.T) {
 				t.Fatalf("%s[%d]: gradient %g kept, %g checkpointed", tr.L.params[i].name, j, gA[i][j], gC[i][j])
 			}
 		}
+	}
+
+	// Dropout: the recomputation reuses the forward's masks, so again the
+	// same gradients; and they differ from those without dropout.
+	trD, trDC := newTr(false, 0.3), newTr(true, 0.3)
+	randomizeB(trD.L, 1)
+	randomizeB(trDC.L, 1)
+	lossD, gD := grads(trD)
+	lossDC, gDC := grads(trDC)
+	if lossD != lossDC || lossD == lossA {
+		t.Errorf("dropout: loss %.9g kept, %.9g checkpointed, %.9g without dropout", lossD, lossDC, lossA)
+	}
+	for i := range gD {
+		for j := range gD[i] {
+			if gD[i][j] != gDC[i][j] {
+				t.Fatalf("dropout: %s[%d]: gradient %g kept, %g checkpointed", trD.L.params[i].name, j, gD[i][j], gDC[i][j])
+			}
+		}
+	}
+	if l, _ := trD.forward(b, false); l != lossA {
+		t.Errorf("validation with dropout set: loss %.9g, want %.9g (no dropout outside training)", l, lossA)
 	}
 
 	// Directional finite differences along each checked tensor's gradient.
