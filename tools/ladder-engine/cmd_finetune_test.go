@@ -228,3 +228,19 @@ func TestFinetuneEpochsAndPlan(t *testing.T) {
 		t.Errorf("--max-memory 120MiB: %v", err)
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{{"12GiB", 12 << 30}, {"800MiB", 800 << 20}, {"1.5GB", 1500000000}, {"4096", 4096}, {"2G", 2 << 30}, {" 64 KiB", 64 << 10}} {
+		if got, err := parseBytes(c.in); err != nil || got != c.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "GiB", "-1GiB", "0", "twelve"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q): no error", bad)
+		}
+	}
+}
