@@ -498,3 +498,28 @@ func (w *Writer) WriteFile(path string) (err error) {
 	}
 	return nil
 }
+
+// EncodeFunc returns a function for AddTensorFunc that streams data encoded
+// as t (F32, F16 or BF16) in chunks, so a large tensor needs no second,
+// encoded copy in memory.
+func EncodeFunc(t Type, data []float32) func(io.Writer) error {
+	return func(w io.Writer) error {
+		const chunk = 1 << 16
+		size := 4
+		if t != TypeF32 {
+			size = 2
+		}
+		buf := make([]byte, min(chunk, len(data))*size)
+		for lo := 0; lo < len(data); lo += chunk {
+			hi := min(lo+chunk, len(data))
+			b := buf[:(hi-lo)*size]
+			if err := Quantize(t, data[lo:hi], b); err != nil {
+				return err
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,6 +159,28 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 	w.SetString(keyHead, h.Head)
 	w.SetFloat32(keyRopeBase, h.RopeBase)
 	w.SetBool(keyRopeNeox, h.RopeNeox)
+	if err := writeBaseAndTraining(w, fp, train); err != nil {
+		return err
+	}
+	for _, p := range s.params {
+		t := typ
+		if len(p.t.Shape) == 1 {
+			t = gguf.TypeF32
+		}
+		ne := make([]int64, len(p.t.Shape))
+		for i, d := range p.t.Shape {
+			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
+		}
+		if err := w.AddTensorFunc(p.name, t, ne, gguf.EncodeFunc(t, p.t.Read())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBaseAndTraining records the base model's fingerprint (ladder.base.*)
+// and the training values train (ladder.training.*: string, int, float).
+func writeBaseAndTraining(w *gguf.Writer, fp Fingerprint, train map[string]any) error {
 	w.SetString(keyBaseName, fp.Name)
 	w.SetUint32(keyBaseEmbd, uint32(fp.NEmbd))
 	w.SetUint32(keyBaseLayer, uint32(fp.NLayer))
@@ -185,47 +206,7 @@ func (s *Side) writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train
 			return fmt.Errorf("ladder: training key %q has unsupported type %T", k, v)
 		}
 	}
-	for _, p := range s.params {
-		t := typ
-		if len(p.t.Shape) == 1 {
-			t = gguf.TypeF32
-		}
-		ne := make([]int64, len(p.t.Shape))
-		for i, d := range p.t.Shape {
-			ne[len(ne)-1-i] = int64(d) // ggml order: the row length first
-		}
-		if err := w.AddTensorFunc(p.name, t, ne, encodeTensor(t, p.t.Read())); err != nil {
-			return err
-		}
-	}
 	return nil
-}
-
-// encodeTensor streams values encoded as t (F32, F16, BF16) in chunks, so
-// saving a large side network needs no second copy of it.
-func encodeTensor(t gguf.Type, data []float32) func(io.Writer) error {
-	return func(w io.Writer) error {
-		const chunk = 1 << 16
-		buf := make([]byte, min(chunk, len(data))*typeBytes(t))
-		for lo := 0; lo < len(data); lo += chunk {
-			hi := min(lo+chunk, len(data))
-			b := buf[:(hi-lo)*typeBytes(t)]
-			if err := gguf.Quantize(t, data[lo:hi], b); err != nil {
-				return err
-			}
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-func typeBytes(t gguf.Type) int {
-	if t == gguf.TypeF32 {
-		return 4
-	}
-	return 2
 }
 
 // Save writes the side network as an adapter file (atomically).
@@ -368,22 +349,29 @@ func sideFromFile(f *gguf.File, m *engine.Model, grads bool) (*Side, error) {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	s := newSide(h, grads)
-	for _, p := range s.params {
-		ti, ok := f.Tensor(p.name)
-		if !ok {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q missing", f.Path, p.name)
-		}
-		if ti.NElements() != int64(p.t.Len()) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
-		}
-		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
-			s.Free()
-			return nil, fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
-		}
+	if err := readParams(f, s.params, ""); err != nil {
+		s.Free()
+		return nil, err
 	}
 	return s, nil
+}
+
+// readParams fills params from f's tensors of the same names and shapes
+// (any float encoding); hint is added to a missing tensor's error.
+func readParams(f *gguf.File, params []param, hint string) error {
+	for _, p := range params {
+		ti, ok := f.Tensor(p.name)
+		if !ok {
+			return fmt.Errorf("%s: tensor %q missing%s", f.Path, p.name, hint)
+		}
+		if ti.NElements() != int64(p.t.Len()) || len(ti.Ne) != len(p.t.Shape) || ti.Ne[0] != int64(p.t.Cols()) {
+			return fmt.Errorf("%s: tensor %q has shape %v, want %v (ggml order)", f.Path, p.name, ti.Ne, reversed(p.t.Shape))
+		}
+		if err := gguf.Dequantize(ti.Type, f.Data(ti), p.t.F32()); err != nil {
+			return fmt.Errorf("%s: tensor %q: %w", f.Path, p.name, err)
+		}
+	}
+	return nil
 }
 
 func reversed(shape []int) []int64 {

@@ -13,7 +13,7 @@ import (
 
 // A checkpoint is one GGUF file, written atomically (temporary file +
 // rename): the adapter's metadata and its tensors in f32 (so it is also a
-// usable adapter), plus
+// usable adapter: ladder's, or llama.cpp's LoRA format for lora), plus
 //
 //	ladder.checkpoint.step      u32     optimizer steps taken
 //	ladder.checkpoint.tokens    u64     input tokens trained on
@@ -44,7 +44,7 @@ const (
 // strings the caller needs to resume (stored as ladder.checkpoint.<key>).
 func (tr *Trainer) SaveCheckpoint(path string, extra map[string]string) error {
 	w := gguf.NewWriter()
-	if err := tr.S.writeAdapter(w, gguf.TypeF32, tr.fp, nil); err != nil {
+	if err := tr.net.writeAdapter(w, gguf.TypeF32, tr.fp, nil); err != nil {
 		return err
 	}
 	pos, _ := json.Marshal(tr.train.Position())
@@ -136,13 +136,19 @@ func (c *Checkpoint) Close() error { return c.f.Close() }
 // (train, val); opts replaces the saved options (pass c.Options to keep
 // them; changing Steps or the schedule changes the run from here on).
 func (c *Checkpoint) Resume(m *engine.Model, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
-	s, err := sideFromFile(c.f, m, true)
+	var net trainable
+	var err error
+	if c.Config.Method == "lora" {
+		net, err = loraFromFile(c.f, m, c.Config)
+	} else {
+		net, err = sideFromFile(c.f, m, true)
+	}
 	if err != nil {
 		return nil, err
 	}
-	tr, err := newTrainer(m, s, c.Config, opts, train, val)
+	tr, err := newTrainer(m, net, c.Config, opts, train, val)
 	if err != nil {
-		s.Free()
+		net.Free()
 		return nil, err
 	}
 	ti, _ := c.f.Tensor(tensorOptState)

@@ -28,7 +28,7 @@ import (
 // Config chooses the side network. The zero value is not usable: start from
 // DefaultConfig() and change what you need.
 type Config struct {
-	Method     string  // "ladder" (LST, default) or "xladder"
+	Method     string  // "ladder" (LST, default), "xladder" or "lora" (the QLoRA-style baseline)
 	Reduction  int     // side width d_s = d / Reduction (default 8)
 	SideLayers string  // ladder only: "all" (default), "every:K" or "i,j,k" (backbone layers, 0-based)
 	Delta      int     // xladder only: δ, the number of top backbone layers read (default L/2)
@@ -41,12 +41,24 @@ type Config struct {
 	// LadderType is how the ladder inputs (backbone hidden states kept for
 	// the down-projections' backward) are stored: F32 (default), F16 or BF16.
 	LadderType gguf.Type
+
+	// LoRA (Method "lora"): pairs of rank LoRARank on the backbone
+	// projections named in LoRATargets (q,k,v,o,gate,up,down), scale
+	// LoRAAlpha/LoRARank, dropout LoRADropout on the pairs' input.
+	LoRARank    int
+	LoRAAlpha   float32
+	LoRATargets string
+	LoRADropout float32
+	// Checkpointing (lora): keep only each layer's input and recompute the
+	// layer in backward, instead of keeping every activation.
+	Checkpointing bool
 }
 
 // DefaultConfig returns the defaults of `ladder-engine finetune`.
 func DefaultConfig() Config {
 	return Config{Method: "ladder", Reduction: 8, SideLayers: "all", Gate: "scalar", GateTemp: 0.1,
-		Head: "residual", Init: "random", Seed: 1, LadderType: gguf.TypeF32}
+		Head: "residual", Init: "random", Seed: 1, LadderType: gguf.TypeF32,
+		LoRARank: 8, LoRAAlpha: 16, LoRATargets: "q,k,v,o,gate,up,down"}
 }
 
 // Hparams is the side network's shape, everything needed to rebuild it from
@@ -138,7 +150,7 @@ func NewHparams(c Config, base *engine.Hparams) (Hparams, error) {
 		}
 		h.StartLayer = L - delta - 1
 	default:
-		return h, fmt.Errorf("--method %q: want ladder or xladder", c.Method)
+		return h, fmt.Errorf("--method %q: want ladder, xladder or lora", c.Method)
 	}
 	h.NBlock = len(h.LayerMap)
 

@@ -107,7 +107,11 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 		for k, v := range o.TrainMeta {
 			meta[k] = v
 		}
-		return tr.S.Save(o.Adapter, o.AdapterType, tr.fp, meta)
+		w := gguf.NewWriter()
+		if err := tr.net.writeAdapter(w, o.AdapterType, tr.fp, meta); err != nil {
+			return err
+		}
+		return w.WriteFile(o.Adapter)
 	}
 	validate := func(rec *report.Record) error {
 		v, err := tr.Validate()
@@ -119,7 +123,7 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 			rec.ValLoss = v
 		}
 		if o.Eval != nil {
-			dec := NewDecoder(tr.M, tr.S, o.EvalCtx)
+			dec := tr.net.newDecoder(tr.M, o.EvalCtx)
 			ev, err := o.Eval(dec)
 			dec.Free()
 			if err != nil {

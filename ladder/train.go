@@ -38,12 +38,39 @@ func DefaultTrainOptions() TrainOptions {
 		Optimizer: "adamw", WeightDecay: 0, ClipNorm: 1, Seed: 1}
 }
 
-// Trainer trains a side network on a frozen backbone.
+// trainable is what a Trainer trains: a side network (ladder, xladder)
+// or LoRA pairs on the backbone (lora).
+type trainable interface {
+	paramList() []param
+	NumParams() int
+	// writeAdapter adds the adapter file's metadata and tensors to w.
+	writeAdapter(w *gguf.Writer, typ gguf.Type, fp Fingerprint, train map[string]any) error
+	// newDecoder runs the model with the current values (eval hooks).
+	newDecoder(m *engine.Model, nCtx int) evalDecoder
+	Free()
+}
+
+// evalDecoder is a decoder to free after use.
+type evalDecoder interface {
+	engine.Decoder
+	Free()
+}
+
+func (s *Side) paramList() []param { return s.params }
+func (s *Side) newDecoder(m *engine.Model, nCtx int) evalDecoder {
+	return NewDecoder(m, s, nCtx)
+}
+func (lo *LoRA) paramList() []param { return lo.params }
+
+// Trainer trains a side network (S) or LoRA pairs (L) on a frozen backbone.
 type Trainer struct {
 	M    *engine.Model
-	S    *Side
+	S    *Side // ladder, xladder; nil for lora
+	L    *LoRA // lora; nil otherwise
 	Cfg  Config
 	Opts TrainOptions
+
+	net trainable // S or L
 
 	opt    optim.Optimizer
 	sched  optim.Schedule
@@ -65,6 +92,7 @@ type Trainer struct {
 	nCtx  int
 	projs []projection
 	mb    microBuffers
+	lb    loraBuffers
 
 	// Tokens counts the input tokens trained on so far (restored on resume).
 	Tokens int64
@@ -91,6 +119,18 @@ const embTile = 256
 // NewTrainer builds a side network for m (initialised as cfg says) and the
 // optimizer over it. train must not be empty; val may be.
 func NewTrainer(m *engine.Model, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
+	if cfg.Method == "lora" {
+		lo, err := newLoRA(m, cfg)
+		if err != nil {
+			return nil, err
+		}
+		tr, err := newTrainer(m, lo, cfg, opts, train, val)
+		if err != nil {
+			lo.Free()
+			return nil, err
+		}
+		return tr, nil
+	}
 	h, err := NewHparams(cfg, &m.Hparams)
 	if err != nil {
 		return nil, err
@@ -108,15 +148,21 @@ func NewTrainer(m *engine.Model, cfg Config, opts TrainOptions, train, val []dat
 	return tr, nil
 }
 
-func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
+func newTrainer(m *engine.Model, net trainable, cfg Config, opts TrainOptions, train, val []data.Example) (*Trainer, error) {
 	if opts.Batch < 1 || opts.GradAccum < 1 {
 		return nil, fmt.Errorf("--batch %d and --grad-accum %d must be >= 1", opts.Batch, opts.GradAccum)
 	}
-	tr := &Trainer{M: m, S: s, Cfg: cfg, Opts: opts, val: val, fp: BaseFingerprint(m), projs: s.projections()}
+	tr := &Trainer{M: m, Cfg: cfg, Opts: opts, val: val, fp: BaseFingerprint(m), net: net}
+	s, _ := net.(*Side)
+	tr.S = s
+	tr.L, _ = net.(*LoRA)
 	for _, exs := range [][]data.Example{train, val} {
 		for _, ex := range exs {
 			tr.nCtx = max(tr.nCtx, len(ex.Tokens))
 		}
+	}
+	if s != nil {
+		tr.projs = s.projections()
 	}
 	var err error
 	if tr.train, err = data.NewBatcher(train, opts.Batch, opts.Seed, true); err != nil {
@@ -125,7 +171,7 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 	if tr.Opts.Steps <= 0 {
 		ep := opts.Epochs
 		if !(ep > 0) {
-			ep = 1
+			return nil, fmt.Errorf("--epochs %g: must be > 0 when --steps is 0", ep)
 		}
 		tr.Opts.Steps = max(1, int(math.Ceil(ep*float64(tr.train.BatchesPerEpoch())/float64(opts.GradAccum))))
 	}
@@ -143,13 +189,15 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 	if err := tr.sched.Validate(); err != nil {
 		return nil, err
 	}
-	s.place(m.Backend)
-	if s.devData != nil {
-		tr.hostData = s.hostValues()
-		tr.hostGrad = make([]float32, len(tr.hostData))
+	if s != nil {
+		s.place(m.Backend)
+		if s.devData != nil {
+			tr.hostData = s.hostValues()
+			tr.hostGrad = make([]float32, len(tr.hostData))
+		}
 	}
 	off := 0
-	for _, p := range s.params {
+	for _, p := range net.paramList() {
 		prm := &optim.Param{Name: p.name, NoDecay: p.noDecay}
 		if tr.hostData != nil {
 			n := p.t.Len()
@@ -182,12 +230,13 @@ func newTrainer(m *engine.Model, s *Side, cfg Config, opts TrainOptions, train, 
 // Free releases the trainer's memory (not the model).
 func (tr *Trainer) Free() {
 	tr.growBuffers(0, 0)
+	tr.growLoRABuffers(0)
 	if tr.kv != nil {
 		tr.kv.Free()
 		tr.kv = nil
 	}
 	ops.DefaultMeter.Add(ops.OptimState, -tr.opt.StateBytes())
-	tr.S.Free()
+	tr.net.Free()
 }
 
 // Step is the number of optimizer steps taken.
@@ -315,11 +364,14 @@ func (tr *Trainer) Validate() (float64, error) {
 	return sum / float64(count), nil
 }
 
-// forward runs one batch: the backbone sequence by sequence (no tape),
+// forward runs one batch (lora: loraForward): the backbone sequence by sequence (no tape),
 // keeping only the ladder inputs, then the side network and the loss on the
 // tape; with train, the backward too (gradients accumulate, seeded with the
 // batch's target count). It returns the batch's mean loss.
 func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
+	if tr.L != nil {
+		return tr.loraForward(b, train)
+	}
 	m, s := tr.M, tr.S
 	be := m.Backend
 	T := b.T

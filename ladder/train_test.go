@@ -71,31 +71,13 @@ func TestGradientCheck(t *testing.T) {
 				// Directional derivative along the tensor's own gradient:
 				// the loss moves by h·|g|, far above float32 rounding, where
 				// a single coordinate's change would drown in it.
-				var norm float64
-				for _, g := range p.t.GradF32() {
-					norm += float64(g) * float64(g)
-				}
-				norm = math.Sqrt(norm)
+				fd, norm := directionalFD(t, p.t.F32(), p.t.GradF32(), func() (float64, error) { return tr.forward(b, false) })
 				if norm/scale < 1e-6 {
 					if strings.Contains(p.name, "ladder_") || strings.Contains(p.name, "side_") {
 						t.Errorf("%s: no gradient", p.name)
 					}
 					continue
 				}
-				orig := append([]float32(nil), p.t.F32()...)
-				const h = 1e-2
-				move := func(sign float64) float64 {
-					for i, g := range p.t.GradF32() {
-						p.t.F32()[i] = orig[i] + float32(sign*h*float64(g)/norm)
-					}
-					l, err := tr.forward(b, false)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return l
-				}
-				fd := (move(1) - move(-1)) / (2 * h)
-				copy(p.t.F32(), orig)
 				g := norm / scale
 				rel := math.Abs(fd-g) / max(math.Abs(fd), math.Abs(g))
 				if rel > tc.tol {
@@ -112,6 +94,36 @@ func TestGradientCheck(t *testing.T) {
 	}
 }
 
+// directionalFD returns the central difference of loss along grad's
+// direction in values (step 1e-2), and |grad|. Along the gradient the loss
+// moves by h·|g|, far above float32 rounding, where a single coordinate's
+// change would drown in it. values are restored.
+func directionalFD(t *testing.T, values, grad []float32, loss func() (float64, error)) (fd, norm float64) {
+	t.Helper()
+	for _, g := range grad {
+		norm += float64(g) * float64(g)
+	}
+	norm = math.Sqrt(norm)
+	if norm == 0 {
+		return 0, 0
+	}
+	orig := append([]float32(nil), values...)
+	const h = 1e-2
+	move := func(sign float64) float64 {
+		for i, g := range grad {
+			values[i] = orig[i] + float32(sign*h*float64(g)/norm)
+		}
+		l, err := loss()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	fd = (move(1) - move(-1)) / (2 * h)
+	copy(values, orig)
+	return fd, norm
+}
+
 func wantCheck(name string) bool {
 	for _, s := range []string{"side_in", "ladder_down", "ladder_gate", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_down", "ffn_gate", "attn_norm", "side_up", "side_output_norm", "head_gate"} {
 		if strings.Contains(name, s) && (strings.HasPrefix(name, "blk.0.") || strings.HasPrefix(name, "blk.1.") || !strings.HasPrefix(name, "blk.")) {
@@ -122,13 +134,22 @@ func wantCheck(name string) bool {
 }
 
 // A run interrupted at a checkpoint and resumed repeats the uninterrupted
-// run's losses exactly; the loss falls while training.
+// run's losses exactly; the loss falls while training. For the ladder and
+// for LoRA (whose checkpoint is a llama.cpp LoRA file plus the state).
 func TestResumeExact(t *testing.T) {
+	for _, method := range []string{"ladder", "lora"} {
+		t.Run(method, func(t *testing.T) { testResumeExact(t, method) })
+	}
+}
+
+func testResumeExact(t *testing.T, method string) {
 	m := loadStories(t)
 	toks := tokens(m, strings.Repeat(storyText+" ", 2))
 	exs := windows(toks, 32)
 	cfg := DefaultConfig()
 	cfg.Reduction = 2
+	cfg.Method = method
+	cfg.LoRARank = 4
 	opts := DefaultTrainOptions()
 	opts.Batch, opts.GradAccum, opts.Steps, opts.LR, opts.EvalEvery = 2, 2, 8, 1e-2, 4
 	const cut = 3

@@ -40,11 +40,19 @@ type LoRA struct {
 	Base  Weight
 	A, B  *Tensor
 	Scale float32
+	// Mask, when set on a recording tape, is dropout on the pair's input
+	// (x ⊙ Mask, Mask of x's shape holding 0 or 1/(1-p)), as PEFT's
+	// lora_dropout: the base product sees x unchanged.
+	Mask *Tensor
 }
 
 func (w *LoRA) Apply(tp *Tape, x *Tensor) *Tensor {
 	y := w.Base.Apply(tp, x)
-	d := tp.Linear(tp.Linear(x, w.A), w.B)
+	xin := x
+	if w.Mask != nil && tp.Recording() {
+		xin = tp.Mul(x, w.Mask)
+	}
+	d := tp.Linear(tp.Linear(xin, w.A), w.B)
 	if w.Scale != 1 {
 		d = tp.Scale(d, w.Scale)
 	}
@@ -71,3 +79,26 @@ func NewLoRA(be Backend, base Weight, r int, alpha float32, rng *rand.Rand) *LoR
 	a.Write(init)
 	return &LoRA{Base: base, A: a, B: b, Scale: alpha / float32(r)}
 }
+
+// FrozenLoRA is a LoRA pair read from an adapter file, applied at
+// inference as llama.cpp's build_lora_mm does: y = x·Wᵀ, then
+// y += Scale·((x·Aᵀ)·Bᵀ) with A (r, in) and B (out, r) multiplied in the
+// file's encoding (f32, f16 or bf16; ggml_mul_mat rounds the activations
+// to f16/bf16 for half weights, and so does LinearMatrix at inference).
+// Several adapters stack by nesting: Base may itself be a FrozenLoRA.
+type FrozenLoRA struct {
+	Base  Weight
+	A, B  *Matrix
+	Scale float32
+}
+
+func (w *FrozenLoRA) Apply(tp *Tape, x *Tensor) *Tensor {
+	y := w.Base.Apply(tp, x)
+	d := tp.LinearMatrix(tp.LinearMatrix(x, w.A), w.B)
+	if w.Scale != 1 {
+		d = tp.Scale(d, w.Scale)
+	}
+	return tp.Add(y, d)
+}
+func (w *FrozenLoRA) InDim() int  { return w.Base.InDim() }
+func (w *FrozenLoRA) OutDim() int { return w.Base.OutDim() }

@@ -2,15 +2,74 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
 	"ladder-engine/engine"
+	"ladder-engine/gguf"
 	"ladder-engine/ladder"
 	"ladder-engine/ops"
 )
+
+// adapterFlags are --adapter (repeatable: llama.cpp LoRA adapters stack,
+// as its --lora; at most one ladder adapter) and --adapter-scale.
+type adapterFlags struct {
+	files []string
+	scale float64
+}
+
+func addAdapterFlags(fs *flag.FlagSet) *adapterFlags {
+	af := &adapterFlags{scale: 1}
+	fs.Func("adapter", "adapter GGUF to apply: a ladder/xladder adapter, or a llama.cpp LoRA adapter (repeat to stack several, as llama.cpp's --lora)", func(s string) error {
+		af.files = append(af.files, s)
+		return nil
+	})
+	fs.Float64Var(&af.scale, "adapter-scale", 1, "LoRA adapters: multiply each update alpha/r·B·A by this (llama.cpp's --lora-scaled)")
+	return af
+}
+
+// apply puts every LoRA adapter on m and returns the ladder adapter's path
+// ("" if none) and a function that releases the LoRA files once m no
+// longer runs.
+func (af *adapterFlags) apply(m *engine.Model) (ladderPath string, release func(), err error) {
+	var opened []*engine.LoRAAdapter
+	release = func() {
+		for _, a := range opened {
+			a.Close()
+		}
+	}
+	for _, path := range af.files {
+		f, err := gguf.Open(path)
+		if err != nil {
+			release()
+			return "", nil, err
+		}
+		isLoRA := engine.IsLoRAAdapter(f)
+		f.Close()
+		if !isLoRA {
+			if ladderPath != "" {
+				release()
+				return "", nil, usagef("--adapter %s: only one ladder adapter at a time (%s is another); LoRA adapters may stack", path, ladderPath)
+			}
+			ladderPath = path
+			continue
+		}
+		a, err := engine.OpenLoRA(path)
+		if err != nil {
+			release()
+			return "", nil, err
+		}
+		opened = append(opened, a)
+		if err := m.ApplyLoRA(a, float32(af.scale)); err != nil {
+			release()
+			return "", nil, err
+		}
+	}
+	return ladderPath, release, nil
+}
 
 // decoder is what generate, perplexity and eval run on: the plain model's
 // engine.ModelDecoder or, with --adapter, a ladder.Decoder (backbone and

@@ -17,7 +17,10 @@ import (
 // and computes only the last token's logits; tg decodes -n tokens one by one
 // from an empty cache. One warm-up run, then -r timed repetitions.
 func runBench(args []string) error {
-	fs := newFlags("bench", "[pp|tg] MODEL.gguf [-p 512] [-n 32] [-b 512] [-r 3] [-t N]")
+	if len(args) > 0 && args[0] == "memory" {
+		return runBenchMemory(args[1:])
+	}
+	fs := newFlags("bench", "[pp|tg|memory] MODEL.gguf [-p 512] [-n 32] [-b 512] [-r 3] [-t N]")
 	model := modelFlag(fs)
 	nPrompt := fs.Int("p", 512, "prompt tokens for pp")
 	nGen := fs.Int("n", 32, "generated tokens for tg")

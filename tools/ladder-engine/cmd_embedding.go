@@ -14,7 +14,7 @@ import (
 // before the LM head), pooled and normalized as asked, printed in
 // llama-embedding's formats.
 func runEmbedding(args []string) error {
-	fs := newFlags("embedding", "MODEL.gguf -p TEXT [--adapter FILE] [--pooling none|mean|cls|last] [--embd-normalize N] [--json]")
+	fs := newFlags("embedding", "MODEL.gguf -p TEXT [--adapter FILE]... [--adapter-scale S] [--pooling none|mean|cls|last] [--embd-normalize N] [--json]")
 	model := modelFlag(fs)
 	prompt := fs.String("p", "", "text to embed; each line (see --embd-separator) is a separate sequence")
 	file := fs.String("f", "", "read the text from a file instead of -p")
@@ -25,7 +25,7 @@ func runEmbedding(args []string) error {
 	sep := fs.String("embd-separator", "\n", "separator between sequences in the text")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
-	adapter := fs.String("adapter", "", "ladder adapter GGUF: print the hidden states the LM head reads with the adapter applied")
+	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -66,7 +66,12 @@ func runEmbedding(args []string) error {
 		return err
 	}
 	defer m.Close()
-	d, err := newDecoder(m, *adapter, *nCtx)
+	adapter, releaseLoRA, err := af.apply(m)
+	if err != nil {
+		return err
+	}
+	defer releaseLoRA()
+	d, err := newDecoder(m, adapter, *nCtx)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,9 @@ import (
 // runEval scores a model (and adapter) on a task: label-word
 // classification, multiple choice, GSM8K or perplexity.
 func runEval(args []string) error {
-	fs := newFlags("eval", "MODEL.gguf [--adapter FILE] --task classify|choice|gsm8k|ppl --data FILE [--limit N] [--json] [--dump FILE]")
+	fs := newFlags("eval", "MODEL.gguf [--adapter FILE]... [--adapter-scale S] --task classify|choice|gsm8k|ppl --data FILE [--limit N] [--json] [--dump FILE]")
 	model := modelFlag(fs)
-	adapter := fs.String("adapter", "", "ladder adapter GGUF to apply on the model")
+	af := addAdapterFlags(fs)
 	task := fs.String("task", "", "classify (label-word log-likelihood), choice (ARC JSONL / MMLU CSV), gsm8k (greedy, exact match) or ppl")
 	dataPath := fs.String("data", "", "data file (plain, .gz or .zst): TSV/JSONL text+label, ARC JSONL, MMLU CSV, GSM8K JSONL, or a text file for ppl")
 	limit := fs.Int("limit", 0, "evaluate only the first N examples (ppl: N chunks; 0: all)")
@@ -88,9 +88,14 @@ func runEval(args []string) error {
 		return err
 	}
 	defer m.Close()
+	adapter, releaseLoRA, err := af.apply(m)
+	if err != nil {
+		return err
+	}
+	defer releaseLoRA()
 	var lm *eval.LM
-	if *adapter != "" {
-		dec, err := adapterDecoder(m, *adapter, *nCtx)
+	if adapter != "" {
+		dec, err := adapterDecoder(m, adapter, *nCtx)
 		if err != nil {
 			return err
 		}

@@ -73,7 +73,13 @@ func runFinetune(args []string) error {
 	fs.BoolVar(&do.Pack, "pack", false, "pack short examples into sequences of up to -c tokens")
 	fs.Uint64Var(&do.Seed, "seed", do.Seed, "seed of the validation split, shuffling and the side network's init")
 
-	fs.StringVar(&cfg.Method, "method", cfg.Method, "ladder (LST: a side block per backbone layer) or xladder (2δ blocks on the top δ layers)")
+	fs.StringVar(&cfg.Method, "method", cfg.Method, "ladder (LST: a side block per backbone layer), xladder (2δ blocks on the top δ layers) or lora (QLoRA-style pairs on the quantized backbone)")
+	fs.IntVar(&cfg.LoRARank, "lora-rank", cfg.LoRARank, "lora: rank r of each pair")
+	loraAlpha := fs.Float64("lora-alpha", float64(cfg.LoRAAlpha), "lora: alpha (the update is scaled by alpha/r)")
+	fs.StringVar(&cfg.LoRATargets, "lora-targets", cfg.LoRATargets, "lora: projections with a pair: a subset of q,k,v,o,gate,up,down, or all")
+	loraDropout := fs.Float64("lora-dropout", 0, "lora: dropout probability on each pair's input (PEFT's lora_dropout)")
+	initAdapter := fs.String("adapter", "", "lora: start from this llama.cpp LoRA adapter (its rank, alpha and targets)")
+	fs.BoolVar(&cfg.Checkpointing, "checkpointing", false, "lora: keep only each layer's input and recompute the layer in backward (less memory, about 30% more compute)")
 	fs.IntVar(&cfg.Reduction, "reduction", cfg.Reduction, "side width = backbone width / r")
 	fs.StringVar(&cfg.SideLayers, "side-layers", cfg.SideLayers, "ladder: backbone layers with a side block: all, every:K (every K-th, counted down from the last) or i,j,k (0-based)")
 	fs.IntVar(&cfg.Delta, "delta", 0, "xladder: δ, backbone layers read from the top (default: half the layers)")
@@ -106,6 +112,9 @@ func runFinetune(args []string) error {
 	adapterType := fs.String("adapter-type", "f32", "adapter matrices: f32, f16 or bf16")
 	resume := fs.String("resume", "", "continue the run saved in DIR (its checkpoint.gguf)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	planOnly := fs.Bool("plan", false, "print the memory planner's prediction of the peak by class and exit")
+	maxMemory := fs.String("max-memory", "", "refuse to start when the planned peak exceeds this (e.g. 12GiB, 800MiB) and name a setting that fits")
+	summaryJSON := fs.String("summary-json", "", "also write the run's numbers (peak memory by class, plan, tokens/s) as JSON to this file (bench memory)")
 
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -114,8 +123,19 @@ func runFinetune(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	to.LR, to.MinLR, to.WeightDecay, to.ClipNorm = float32(*lr), float32(*minLR), float32(*wd), float32(*clip)
+	cfg.LoRAAlpha, cfg.LoRADropout = float32(*loraAlpha), float32(*loraDropout)
 	if to.EvalEvery < 0 || to.SaveEvery < 0 || to.Steps < 0 {
 		return usagef("--eval-every, --save-every and --steps must be >= 0")
+	}
+	// --steps 0 means "from --epochs"; --epochs must then train something.
+	if set["epochs"] && !(to.Epochs > 0) {
+		return usagef("--epochs %g: must be > 0 (a fraction such as 0.5 trains half an epoch; --steps N sets the steps instead)", to.Epochs)
+	}
+	var memLimit int64
+	if *maxMemory != "" {
+		if memLimit, err = parseBytes(*maxMemory); err != nil {
+			return usagef("--max-memory %q: %v", *maxMemory, err)
+		}
 	}
 	// Checked here, before the model and data load, so that a typo is a
 	// usage error (status 2) and costs no time.
@@ -139,6 +159,14 @@ func runFinetune(args []string) error {
 	}
 	cfg.Seed = do.Seed
 	to.Seed = do.Seed
+	if *initAdapter != "" {
+		if cfg.Method != "lora" {
+			return usagef("--adapter %s: only --method lora starts from an adapter", *initAdapter)
+		}
+		if cfg, err = ladder.LoRAConfigFromFile(*initAdapter, cfg); err != nil {
+			return err
+		}
+	}
 
 	// Which model: a path, the checkpoint's, or the embedded default.
 	modelPath := ""
@@ -272,6 +300,22 @@ func runFinetune(args []string) error {
 		debug.SetGCPercent(25)
 	}
 
+	// The planner, before anything of the run is allocated.
+	planIn := ladder.PlanInput{Base: m.Hparams, WeightBytes: m.WeightBytes(), Cfg: cfg, Batch: to.Batch, Ctx: do.Context, Optimizer: to.Optimizer}
+	plan, err := ladder.PlanMemory(planIn)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if *planOnly {
+		fmt.Printf("memory plan for %s on %s, -c %d, --batch %d (%s trainable values):\n%s", cfg.Method, filepath.Base(modelPath),
+			do.Context, to.Batch, humanCount(plan.Trainable), plan.Report())
+		return nil
+	}
+	if memLimit > 0 && plan.RSS > memLimit {
+		return usagef("--max-memory %s: the plan needs %s at its peak (%s of stored activations; see --plan); %s", *maxMemory,
+			ops.FormatBytes(plan.RSS), ops.FormatBytes(plan.Class[ops.Activations]), fittingSetting(planIn, memLimit))
+	}
+
 	// Data.
 	ds, err := loadData(m, do)
 	if err != nil {
@@ -293,6 +337,10 @@ func runFinetune(args []string) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "finetune: resuming %s at step %d/%d\n", *resume, tr.Step(), tr.TotalSteps())
+	} else if *initAdapter != "" {
+		if tr, err = ladder.NewLoRATrainerFrom(*initAdapter, m, cfg, to, ds.Train, ds.Val); err != nil {
+			return err
+		}
 	} else {
 		if tr, err = ladder.NewTrainer(m, cfg, to, ds.Train, ds.Val); err != nil {
 			return usagef("%v", err)
@@ -302,10 +350,16 @@ func runFinetune(args []string) error {
 	if tr.Opts.EvalEvery == 0 {
 		tr.Opts.EvalEvery = max(1, tr.TotalSteps()/10)
 	}
-	h := tr.S.H
-	fmt.Fprintf(os.Stderr, "finetune: %s on %s (%s, d=%d, %d layers): side net d_s=%d, ff=%d, %d heads (%d KV) × %d, %d blocks, %s head, %s gates; %s trainable values\n",
-		h.Method, filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, h.NEmbd, h.NFF, h.NHead, h.NHeadKV, h.HeadDim, h.NBlock,
-		h.Head, h.Gate, humanCount(tr.S.NumParams()))
+	if tr.L != nil {
+		l := tr.L
+		fmt.Fprintf(os.Stderr, "finetune: lora on %s (%s, d=%d, %d layers): rank %d, alpha %g, targets %s, dropout %g, checkpointing %v; %s trainable values\n",
+			filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, l.Rank, l.Alpha, strings.Join(l.Targets, ","), l.Dropout, cfg.Checkpointing, humanCount(l.NumParams()))
+	} else {
+		h := tr.S.H
+		fmt.Fprintf(os.Stderr, "finetune: %s on %s (%s, d=%d, %d layers): side net d_s=%d, ff=%d, %d heads (%d KV) × %d, %d blocks, %s head, %s gates; %s trainable values\n",
+			h.Method, filepath.Base(modelPath), m.Arch, m.NEmbd, m.NLayer, h.NEmbd, h.NFF, h.NHead, h.NHeadKV, h.HeadDim, h.NBlock,
+			h.Head, h.Gate, humanCount(tr.S.NumParams()))
+	}
 	fmt.Fprintf(os.Stderr, "finetune: %d steps × %d sequences × %d accumulation, lr %g (%s, warmup %d), %s, ladder inputs %s, %d threads; run folder %s\n",
 		tr.TotalSteps(), tr.Opts.Batch, tr.Opts.GradAccum, tr.Opts.LR, tr.Opts.Schedule, tr.Opts.Warmup, tr.Opts.Optimizer, cfg.LadderType, m.Pool.Threads(), *dir)
 
@@ -344,6 +398,11 @@ func runFinetune(args []string) error {
 		return err
 	}
 	printSummary(tr, sum, m)
+	if *summaryJSON != "" {
+		if err := writeRunSummary(*summaryJSON, cfg, sum, plan); err != nil {
+			return err
+		}
+	}
 	if interrupted {
 		fmt.Printf("interrupted at step %d/%d; checkpoint %s\nresume with: ladder-engine finetune --resume %s\n", sum.Steps, tr.TotalSteps(), sum.Checkpoint, *dir)
 		return nil
@@ -358,6 +417,100 @@ func runFinetune(args []string) error {
 		fmt.Printf("use it with: ladder-engine generate %s --adapter %s -p \"...\"\n", modelPath, sum.Adapter)
 	}
 	return nil
+}
+
+// fittingSetting names the first change that brings the plan under limit:
+// --checkpointing (lora), --ladder-type f16 (ladder), a smaller --batch,
+// a shorter -c.
+func fittingSetting(in ladder.PlanInput, limit int64) string {
+	fits := func(in ladder.PlanInput) bool {
+		p, err := ladder.PlanMemory(in)
+		return err == nil && p.RSS <= limit
+	}
+	if in.Cfg.Method == "lora" && !in.Cfg.Checkpointing {
+		try := in
+		try.Cfg.Checkpointing = true
+		if fits(try) {
+			return "--checkpointing would fit"
+		}
+	}
+	if in.Cfg.Method != "lora" && in.Cfg.LadderType == gguf.TypeF32 {
+		try := in
+		try.Cfg.LadderType = gguf.TypeF16
+		if fits(try) {
+			return "--ladder-type f16 would fit"
+		}
+	}
+	for b := in.Batch / 2; b >= 1; b /= 2 {
+		try := in
+		try.Batch = b
+		if fits(try) {
+			return fmt.Sprintf("--batch %d would fit (--grad-accum %d keeps the step's size)", b, max(1, in.Batch/b))
+		}
+	}
+	for c := in.Ctx / 2; c >= 16; c /= 2 {
+		try := in
+		try.Batch, try.Ctx = 1, c
+		if fits(try) {
+			return fmt.Sprintf("--batch 1 -c %d would fit", c)
+		}
+	}
+	return "no setting of --batch, -c, --ladder-type or --checkpointing fits (the weights alone take " + ops.FormatBytes(in.WeightBytes) + ")"
+}
+
+// parseBytes reads a size: 12GiB, 800MiB, 1.5GB, 4096 (bytes).
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TiB", 1 << 40}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"TB", 1e12}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := 1.0
+	num := strings.TrimSpace(s)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("want a positive size such as 12GiB or 800MiB")
+	}
+	return int64(v * mult), nil
+}
+
+// runSummary is what --summary-json writes (bench memory reads it).
+type runSummary struct {
+	Method          string           `json:"method"`
+	PeakBytes       int64            `json:"peak_bytes"`      // process peak RSS
+	PredictedBytes  int64            `json:"predicted_bytes"` // the planner's process peak
+	MeterPeakBytes  int64            `json:"meter_peak_bytes"`
+	MeterByClass    map[string]int64 `json:"meter_by_class"`
+	PlannedByClass  map[string]int64 `json:"planned_by_class"`
+	TokensPerS      float64          `json:"tokens_per_s"`
+	TrainableParams int              `json:"trainable_params"`
+	Steps           int              `json:"steps"`
+	Seconds         float64          `json:"seconds"`
+	RatioToLoRA     float64          `json:"ratio_to_lora,omitempty"` // bench memory: peak / lora's peak
+}
+
+func writeRunSummary(path string, cfg ladder.Config, s ladder.Summary, plan ladder.MemoryPlan) error {
+	method := cfg.Method
+	if cfg.Checkpointing {
+		method += "-ckpt"
+	}
+	r := runSummary{Method: method, PeakBytes: s.PeakRSS, PredictedBytes: plan.RSS, MeterPeakBytes: ops.DefaultMeter.PeakTotal(),
+		MeterByClass: map[string]int64{}, PlannedByClass: map[string]int64{}, TrainableParams: plan.Trainable,
+		Steps: s.Steps, Seconds: s.Seconds, TokensPerS: float64(s.Tokens) / max(s.Seconds, 1e-9)}
+	for c := ops.MemClass(0); c < 7; c++ {
+		r.MeterByClass[c.String()] = ops.DefaultMeter.Peak(c)
+		r.PlannedByClass[c.String()] = plan.Class[c]
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // applyBuiltinDefaults sets the embedded demo's settings where the user set

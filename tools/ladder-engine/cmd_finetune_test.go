@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +125,122 @@ func TestFinetuneAdapterCommands(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "different base model") {
 		t.Errorf("adapter on another base model: %v", err)
+	}
+}
+
+// finalPPL reads "Final estimate: PPL = X" from perplexity's output.
+func finalPPL(t *testing.T, out string) float64 {
+	t.Helper()
+	i := strings.Index(out, "Final estimate: PPL = ")
+	if i < 0 {
+		t.Fatalf("no final estimate in:\n%s", out)
+	}
+	var v float64
+	if _, err := fmt.Sscanf(out[i:], "Final estimate: PPL = %g", &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// finetune --method lora writes a llama.cpp LoRA adapter that perplexity,
+// generate and eval apply; --adapter-scale 0 gives the base model's
+// perplexity exactly (the update is zero), two --adapter flags stack, and
+// a LoRA adapter stacks under a ladder adapter.
+func TestFinetuneLoRAAdapterCommands(t *testing.T) {
+	model := fixtures.Path(t, "models/stories260K/stories260K.gguf")
+	text := fixtures.Path(t, "data/text/tinystories_sample.txt")
+	dir := t.TempDir()
+	lora := filepath.Join(dir, "lora.gguf")
+	out, err := captureStdout(t, func() error {
+		return runFinetune([]string{model, "--data", text, "-c", "64", "--steps", "4", "--val-batches", "1", "--lr", "1e-2",
+			"--out", lora, "--method", "lora", "--lora-rank", "4", "--lora-targets", "q,v,down", "-t", "2"})
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ppl := func(args ...string) float64 {
+		out, err := captureStdout(t, func() error {
+			return runPerplexity(append([]string{model, "-f", text, "-c", "64", "--chunks", "2", "-t", "2"}, args...))
+		})
+		if err != nil {
+			t.Fatalf("perplexity %v: %v", args, err)
+		}
+		return finalPPL(t, out)
+	}
+	base, tuned := ppl(), ppl("--adapter", lora)
+	if zero := ppl("--adapter", lora, "--adapter-scale", "0"); zero != base {
+		t.Errorf("--adapter-scale 0: PPL %v, base %v", zero, base)
+	}
+	if tuned == base {
+		t.Errorf("the LoRA adapter did not change the perplexity (%v)", base)
+	}
+	// Stacking the adapter twice at scale 0.5 is the adapter once.
+	if half := ppl("--adapter", lora, "--adapter", lora, "--adapter-scale", "0.5"); math.Abs(half-tuned)/tuned > 1e-4 {
+		t.Errorf("two adapters at scale 0.5: PPL %v, one at 1: %v", half, tuned)
+	}
+	gen, err := captureStdout(t, func() error {
+		return runGenerate([]string{model, "--adapter", lora, "-p", "Once upon a time", "-n", "4", "--temp", "0", "-t", "2"})
+	})
+	if err != nil || !strings.HasPrefix(gen, "Once upon a time") {
+		t.Errorf("generate --adapter: %v\n%s", err, gen)
+	}
+	ev, err := captureStdout(t, func() error {
+		return runEval([]string{model, "--adapter", lora, "--task", "ppl", "--data", text, "-c", "64", "--limit", "2", "--json", "-t", "2"})
+	})
+	if err != nil || !strings.Contains(ev, `"ppl"`) {
+		t.Errorf("eval --adapter: %v\n%s", err, ev)
+	}
+	// Start a new run from the adapter: its first loss is the adapter's.
+	out2, err := captureStdout(t, func() error {
+		return runFinetune([]string{model, "--data", text, "-c", "64", "--steps", "1", "--val-batches", "1", "--method", "lora",
+			"--adapter", lora, "--dir", t.TempDir(), "-t", "2"})
+	})
+	if err != nil || !strings.Contains(out2, "step 1/1") {
+		t.Errorf("finetune --adapter: %v\n%s", err, out2)
+	}
+	// Resume a LoRA run: the checkpoint restores the pairs and the optimizer.
+	out, err = captureStdout(t, func() error { return runFinetune([]string{"--resume", dir, "--steps", "5", "-t", "2"}) })
+	if err != nil || !strings.Contains(out, "step 5/5") {
+		t.Errorf("resume lora: %v\n%s", err, out)
+	}
+}
+
+// --epochs 0 or below is a usage error (before any work), as is a plan over
+// --max-memory, which names a setting that fits; --plan prints the plan.
+func TestFinetuneEpochsAndPlan(t *testing.T) {
+	model := fixtures.Path(t, "models/stories260K/stories260K.gguf")
+	text := fixtures.Path(t, "data/text/tinystories_sample.txt")
+	for _, ep := range []string{"0", "-1"} {
+		err := runFinetune([]string{model, "--data", text, "--epochs", ep, "--dir", t.TempDir()})
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--epochs") {
+			t.Errorf("--epochs %s: %v, want a usage error", ep, err)
+		}
+	}
+	out, err := captureStdout(t, func() error {
+		return runFinetune([]string{model, "--data", text, "--method", "lora", "-c", "128", "--plan", "--dir", t.TempDir()})
+	})
+	if err != nil || !strings.Contains(out, "stored activations") || !strings.Contains(out, "process peak") {
+		t.Errorf("--plan: %v\n%s", err, out)
+	}
+	err = runFinetune([]string{model, "--data", text, "--method", "lora", "-c", "128", "--batch", "16", "--max-memory", "120MiB", "--dir", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "would fit") {
+		t.Errorf("--max-memory 120MiB: %v", err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{{"12GiB", 12 << 30}, {"800MiB", 800 << 20}, {"1.5GB", 1500000000}, {"4096", 4096}, {"2G", 2 << 30}, {" 64 KiB", 64 << 10}} {
+		if got, err := parseBytes(c.in); err != nil || got != c.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "GiB", "-1GiB", "0", "twelve"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q): no error", bad)
+		}
 	}
 }

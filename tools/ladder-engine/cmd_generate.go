@@ -12,7 +12,7 @@ import (
 
 // runGenerate streams a continuation of a prompt (llama-cli / llama-simple).
 func runGenerate(args []string) error {
-	fs := newFlags("generate", "MODEL.gguf -p TEXT [--adapter FILE] [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--min-p 0.05] [--seed S]")
+	fs := newFlags("generate", "MODEL.gguf -p TEXT [--adapter FILE]... [--adapter-scale S] [-n 128] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--min-p 0.05] [--seed S]")
 	model := modelFlag(fs)
 	prompt := fs.String("p", "", "prompt text (special tokens like <|im_start|> are parsed)")
 	file := fs.String("f", "", "read the prompt from a file")
@@ -24,7 +24,7 @@ func runGenerate(args []string) error {
 	seed := fs.Int64("seed", -1, "random seed (-1: from the clock)")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
-	adapter := fs.String("adapter", "", "ladder adapter GGUF to apply on the model")
+	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -52,11 +52,16 @@ func runGenerate(args []string) error {
 		return err
 	}
 	defer m.Close()
+	adapter, releaseLoRA, err := af.apply(m)
+	if err != nil {
+		return err
+	}
+	defer releaseLoRA()
 	ids := m.Tok.Encode(text, true, true)
 	if len(ids) == 0 {
 		return usagef("empty prompt: pass -p TEXT (this vocabulary adds no BOS to start from)")
 	}
-	d, err := newDecoder(m, *adapter, *nCtx)
+	d, err := newDecoder(m, adapter, *nCtx)
 	if err != nil {
 		return err
 	}

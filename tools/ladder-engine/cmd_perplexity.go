@@ -10,14 +10,14 @@ import (
 
 // runPerplexity is llama-perplexity: the protocol itself is engine.Perplexity.
 func runPerplexity(args []string) error {
-	fs := newFlags("perplexity", "MODEL.gguf -f FILE [--adapter FILE] [-c 512] [-b N] [--chunks N] [-t N]")
+	fs := newFlags("perplexity", "MODEL.gguf -f FILE [--adapter FILE]... [--adapter-scale S] [-c 512] [-b N] [--chunks N] [-t N]")
 	model := modelFlag(fs)
 	file := fs.String("f", "", "text file to score (required)")
 	nCtx := fs.Int("c", 512, "tokens per chunk (context size)")
 	nBatch := fs.Int("b", 2048, "tokens per batch (at most -c)")
 	nChunks := fs.Int("chunks", -1, "score at most this many chunks (-1: all)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
-	adapter := fs.String("adapter", "", "ladder adapter GGUF to apply on the model")
+	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -47,9 +47,14 @@ func runPerplexity(args []string) error {
 		return err
 	}
 	defer m.Close()
+	adapter, releaseLoRA, err := af.apply(m)
+	if err != nil {
+		return err
+	}
+	defer releaseLoRA()
 	// llama-perplexity: common_tokenize(text, add_special=true, parse_special=false).
 	tokens := m.Tok.Encode(string(text), true, false)
-	d, err := newDecoder(m, *adapter, *nCtx)
+	d, err := newDecoder(m, adapter, *nCtx)
 	if err != nil {
 		return err
 	}

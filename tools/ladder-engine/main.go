@@ -26,7 +26,7 @@ var commands = []command{
 	{"embedding", "print final hidden states (llama-embedding)", runEmbedding},
 	{"finetune", "train a ladder side network (LST / xLadder)", runFinetune},
 	{"eval", "evaluate a model (and adapter) on a task", runEval},
-	{"bench", "measure prompt processing / generation speed", runBench},
+	{"bench", "measure prompt processing / generation speed, or training memory (bench memory)", runBench},
 	{"synth", "write a random-weight model with a real architecture's shapes", runSynth},
 	{"plot", "overlay the loss curves of several runs", runPlot},
 }
