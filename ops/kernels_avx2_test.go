@@ -3,9 +3,13 @@
 package ops
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"simd/archsimd"
 	"testing"
+
+	"ladder-engine/gguf"
 )
 
 // The AVX2 kernels against their plain Go twins, called directly (not
@@ -61,6 +65,81 @@ func TestGemmKernelAVX2(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestF16ToF32x8Exhaustive: the 8-lane half->float widening equals the
+// scalar conversion bit for bit on all 65536 halves.
+func TestF16ToF32x8Exhaustive(t *testing.T) {
+	needAVX2(t)
+	var buf [16]byte
+	var out [8]float32
+	for base := 0; base < 1<<16; base += 8 {
+		for i := 0; i < 8; i++ {
+			binary.LittleEndian.PutUint16(buf[2*i:], uint16(base+i))
+		}
+		f16ToF32x8(archsimd.LoadUint8x16Slice(buf[:]).AsUint16x8()).Store(&out)
+		for i, f := range out {
+			if want := gguf.F16ToF32(uint16(base + i)); math.Float32bits(f) != math.Float32bits(want) {
+				t.Fatalf("half %#04x: %g, want %g", base+i, f, want)
+			}
+		}
+	}
+}
+
+// TestDotAVX2: every AVX2 dot kernel against the reference kernel and the
+// float64 dot of the dequantized operands (tolerance as
+// TestDotKernelsMatchDequantized: 1e-5 of Σ|w·a|), on one block, odd
+// block counts (pairs and a leftover), all-zero weights (zero scales), and
+// activations at full scale (every quant ±127, the VPMADDUBSW bound).
+func TestDotAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, typ := range dotTypes {
+		fast := avx2Dots[typ]
+		if fast == nil {
+			t.Errorf("%s: no AVX2 kernel", typ)
+			continue
+		}
+		e := dotTable[typ]
+		k := &e.kernel
+		bs := typ.BlockSize()
+		for _, n := range []int{bs, 3 * bs, 5 * bs, 33 * bs} {
+			for c := 0; c < 3; c++ {
+				w := randomWeightRow(rng, typ, n)
+				x := randomActivations(rng, n)
+				switch c {
+				case 1:
+					clear(w)
+				case 2:
+					for i := range x {
+						x[i] = float32(1-2*(i%2)) * 1e4
+					}
+				}
+				ab, _ := gguf.RowSize(k.ActType, n)
+				a := make([]byte, ab)
+				k.Quantize(x, a)
+				want, mag := expectedDot(t, typ, k, n, w, a)
+				got, ref := fast(n, w, a), e.ref(n, w, a)
+				tol := 1e-5*mag + 1e-30
+				if math.Abs(float64(got)-want) > tol || math.Abs(float64(got-ref)) > tol {
+					t.Errorf("%s n=%d case %d: avx2 %g, ref %g, want %g (tol %g)", typ, n, c, got, ref, want, tol)
+				}
+			}
+		}
+	}
+}
+
+// On a CPU with AVX2 but no AVX-512 every weight type gets an AVX2 kernel.
+func TestAVX2DotsInstalled(t *testing.T) {
+	needAVX2(t)
+	if hasAVX512 {
+		t.Skip("AVX-512 kernels take precedence")
+	}
+	for _, typ := range dotTypes {
+		if k, _ := DotKernelFor(typ); k.Impl != "avx2" {
+			t.Errorf("%s: kernel %s, want avx2", typ, k.Impl)
 		}
 	}
 }
