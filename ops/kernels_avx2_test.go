@@ -143,3 +143,58 @@ func TestAVX2DotsInstalled(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundActsAVX2: the AVX2 activation rounding equals the plain Go one
+// bit for bit (it models llama.cpp's encodings exactly), on values spread
+// over 40 binades, zeros of both signs, ties, float32 and half subnormals,
+// the half overflow edge (65504, 65519, 65520), infinities and NaNs (F16,
+// BF16 only: the 8-bit encodings never see them), an all-zero block, a
+// block whose largest magnitudes tie with opposite signs (Q8_K takes the
+// first), and lengths that leave a scalar tail.
+func TestRoundActsAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	const cols = 1024
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(40)-20)))
+		switch i % 41 {
+		case 0:
+			x[i] = 0
+		case 1:
+			x[i] = float32(math.Copysign(0, -1))
+		case 2:
+			x[i] = 0.5
+		case 3:
+			x[i] = 0x1p-130
+		case 4:
+			x[i] = -0x1p-20
+		case 5:
+			x[i] = 3 * 0x1p-25 // a half-subnormal tie
+		}
+	}
+	clear(x[256:288])
+	x[512], x[600] = -7, 7 // Q8_K block 2: the first of largest magnitude is −7
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
+		inputs := [][]float32{x}
+		if typ == gguf.TypeF16 || typ == gguf.TypeBF16 {
+			e := append([]float32(nil), x[:1003]...)
+			e[8], e[9], e[10], e[11] = 65504, 65519, 65520, -70000
+			e[20], e[30] = float32(math.Inf(-1)), float32(math.NaN())
+			e[40] = 0x1p-127
+			inputs = append(inputs, e)
+		}
+		for _, in := range inputs {
+			got := make([]float32, len(in))
+			want := make([]float32, len(in))
+			if !roundActsAVX2(typ, in, got) || !roundActsGo(typ, in, want) {
+				t.Fatalf("%s: not handled", typ)
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s len %d: value %d (%g): got %g, want %g", typ, len(in), i, in[i], got[i], want[i])
+				}
+			}
+		}
+	}
+}
