@@ -198,3 +198,101 @@ func TestRoundActsAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestExpV8: ggml's AVX2 exp within 2 ulps of libm's (ggml claims 1.45 +
+// 0.5), including the two-step scaling of |n| > 126 (results below 2^-126
+// to within 2^-148 absolute), +Inf past the float32 range and 0 beneath
+// about −104 (ggml flushes there).
+func TestExpV8(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(27, 28))
+	xs := []float32{0, -0.0, 1, -1, 0.5, 88, 88.5, 88.7, 89, 100, 200, -87, -87.5, -100, -103.9, -104, -110, -200, -1e30, 1e30}
+	for range 20000 {
+		xs = append(xs, float32(rng.Float64()*210-110))
+	}
+	for len(xs)%8 != 0 {
+		xs = append(xs, 0)
+	}
+	var out [8]float32
+	for i := 0; i < len(xs); i += 8 {
+		expV8(archsimd.LoadFloat32x8Slice(xs[i : i+8])).Store(&out)
+		for l, got := range out {
+			x := xs[i+l]
+			want := math.Exp(float64(x))
+			switch {
+			case x > 88.8:
+				if !math.IsInf(float64(got), 1) {
+					t.Fatalf("exp(%g) = %g, want +Inf", x, got)
+				}
+			case x < -104.5:
+				if got != 0 {
+					t.Fatalf("exp(%g) = %g, want 0", x, got)
+				}
+			case want < 0x1p-126:
+				if math.Abs(float64(got)-want) > 0x1p-148 {
+					t.Fatalf("exp(%g) = %g, want %g", x, got, want)
+				}
+			case want > math.MaxFloat32:
+				// overflow edge: Inf or the largest floats both fine
+			default:
+				if math.Abs(float64(got)-want) > 2*0x1p-23*want {
+					t.Fatalf("exp(%g) = %g, want %g (%.2g ulp)", x, got, want, (float64(got)-want)/want/0x1p-23)
+				}
+			}
+		}
+	}
+}
+
+// The AVX2 softmax, SiLU·up and f16 rounding against the Go ones (as
+// TestElementwiseKernels, called directly): softmax and SiLU within a few
+// float32 ulps (ggml's exp is within 2 ulps of libm's), f16 rounding bit for
+// bit; lengths around the 8-lane width and the scalar tails.
+func TestElementwiseAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333} {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64() * 5)
+		}
+		s[0] = -1e4 // underflows to 0 after the max subtraction
+		for _, r16 := range []bool{false, true} {
+			a, b := append([]float32(nil), s...), append([]float32(nil), s...)
+			softmaxRowAVX2(a, 0.125, r16)
+			softmaxRowGo(b, 0.125, r16)
+			for i := range a {
+				tol := 1e-6*float64(b[i]) + 1e-12
+				if r16 {
+					tol = 0x1p-10*float64(b[i]) + 0x1p-24 // one f16 ulp: a ulp-close input can round the other way
+				}
+				if math.Abs(float64(a[i]-b[i])) > tol {
+					t.Fatalf("n %d round16 %v: softmax[%d] = %g, want %g", n, r16, i, a[i], b[i])
+				}
+			}
+		}
+		up := randVec(rng, n)
+		g := append([]float32(nil), s...)
+		g[n-1] = 100
+		a, b := append([]float32(nil), g...), append([]float32(nil), g...)
+		siluMulAVX2(a, up)
+		siluMulGo(b, up)
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-6*math.Abs(float64(b[i]))+1e-7 {
+				t.Fatalf("n %d: silu·up[%d] = %g, want %g", n, i, a[i], b[i])
+			}
+		}
+		f := make([]float32, n)
+		for i := range f {
+			f[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-8)))
+		}
+		f[0] = 65520
+		a, b = append([]float32(nil), f...), append([]float32(nil), f...)
+		roundF16InPlaceAVX2(a)
+		roundF16InPlaceGo(b)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("n %d: roundF16(%g) = %g, want %g", n, f[i], a[i], b[i])
+			}
+		}
+	}
+}
