@@ -45,6 +45,10 @@ func expV(x archsimd.Float32x16) archsimd.Float32x16 {
 // the probabilities are rounded to f16 (llama.cpp's KQ·V sees them so).
 func softmaxRow(x []float32, scale float32, round16 bool) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			softmaxRowAVX2(x, scale, round16)
+			return
+		}
 		softmaxRowGo(x, scale, round16)
 		return
 	}
@@ -116,6 +120,10 @@ func roundF16V(v archsimd.Float32x16) archsimd.Float32x16 {
 // roundF16 rounds every value to the nearest float16 (ggml's f32→f16→f32).
 func roundF16(x []float32) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			roundF16InPlaceAVX2(x)
+			return
+		}
 		roundF16InPlaceGo(x)
 		return
 	}
@@ -136,6 +144,10 @@ func roundF16(x []float32) {
 // silu(x) = x / (1 + e^−x) with the vector exp, libm for the tail.
 func siluMul(gate, up []float32) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			siluMulAVX2(gate, up)
+			return
+		}
 		siluMulGo(gate, up)
 		return
 	}

@@ -15,6 +15,9 @@ import (
 // results equal the plain Go versions bit for bit (matmul_test.go).
 func roundActsFast(t gguf.Type, x, y []float32) bool {
 	if !hasAVX512 {
+		if hasAVX2 {
+			return roundActsAVX2(t, x, y)
+		}
 		return roundActsGo(t, x, y)
 	}
 	switch t {

@@ -2,26 +2,41 @@ package ops
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"ladder-engine/gguf"
 )
 
 // BenchmarkGemmKernel measures the panel kernel alone (GFLOP/s) for each
-// row count, with the panel and rows in L1.
+// row count, with the panel and rows in L1: the one gemmKernel dispatches
+// to, and the plain Go one (go/).
 func BenchmarkGemmKernel(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	const depth = 256
 	panel := randVec(rng, depth*gemmNR)
 	a := randVec(rng, gemmMR*depth)
 	c := make([]float32, gemmMR*gemmNR)
-	for _, mr := range []int{1, 2, 3, 4, 5} {
-		b.Run(string(rune('0'+mr)), func(b *testing.B) {
-			for range b.N {
-				gemmKernel(panel, a, depth, depth, mr, c, gemmNR, false)
-			}
-			b.ReportMetric(float64(2*mr*gemmNR*depth*b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+	kernels := []struct {
+		name string
+		fn   func(panel, a []float32, lda, depth, mr int, c []float32, ldc int, accumulate bool)
+	}{{"", gemmKernel}, {"go/", gemmKernelGo}}
+	for _, k := range kernels {
+		for _, mr := range []int{1, 2, 3, 4, 5} {
+			b.Run(k.name+string(rune('0'+mr)), func(b *testing.B) {
+				runtime.LockOSThread() // thread CPU time: wall time on a shared machine measures the neighbours
+				defer runtime.UnlockOSThread()
+				cpu0 := threadCPUSeconds()
+				for range b.N {
+					k.fn(panel, a, depth, depth, mr, c, gemmNR, false)
+				}
+				flop := float64(2 * mr * gemmNR * depth * b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := threadCPUSeconds() - cpu0; cpu > 0 {
+					b.ReportMetric(flop/cpu/1e9, "cpu-GFLOP/s")
+				}
+			})
+		}
 	}
 }
 

@@ -5,11 +5,15 @@ package ops
 import "simd/archsimd"
 
 // AVX-512 float32 kernels (16 lanes, fused multiply-add); machines without
-// AVX-512 use the plain Go versions in matmul_f32_ref.go.
+// AVX-512 use the AVX2 ones (elem_simd_avx2.go) or the plain Go versions in
+// matmul_f32_ref.go.
 var hasAVX512 = archsimd.X86.AVX512()
 
 func dotF32(x, y []float32) float32 {
 	if !hasAVX512 {
+		if hasAVX2 {
+			return dotF32sAVX2(x, y)
+		}
 		return dotF32Go(x, y)
 	}
 	n := len(x)
@@ -33,6 +37,9 @@ func dotF32(x, y []float32) float32 {
 
 func dot4F32(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			return dot4F32AVX2(w0, w1, w2, w3, x)
+		}
 		return dot4F32Go(w0, w1, w2, w3, x)
 	}
 	n := len(x)
@@ -60,6 +67,10 @@ func dot4F32(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 
 func axpyF32(y []float32, a float32, x []float32) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			axpyF32AVX2(y, a, x)
+			return
+		}
 		axpyF32Go(y, a, x)
 		return
 	}

@@ -13,6 +13,10 @@ import "simd/archsimd"
 
 func gemmKernel(panel, a []float32, lda, depth, mr int, c []float32, ldc int, accumulate bool) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			gemmKernelAVX2(panel, a, lda, depth, mr, c, ldc, accumulate)
+			return
+		}
 		gemmKernelGo(panel, a, lda, depth, mr, c, ldc, accumulate)
 		return
 	}

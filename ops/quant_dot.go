@@ -19,7 +19,7 @@ type DotKernel struct {
 	ActType  gguf.Type                        // activation encoding the dot wants
 	Quantize func(x []float32, dst []byte)    // encode one activation row (len(x) = cols, whole blocks) into ActType
 	Dot      func(n int, w, a []byte) float32 // dot of one weight row (n elements) with one encoded activation row
-	Impl     string                           // "avx512" or "go": which implementation Dot is, for reports
+	Impl     string                           // "avx512", "avx2" or "go": which implementation Dot is, for reports
 
 	// DotRows is Dot for len(out) consecutive weight rows, rowBytes apart in
 	// w, against one activation row as PrepareRows left it: out[r] =
@@ -41,6 +41,7 @@ type dotEntry struct {
 	quantize func(x []float32, dst []byte)
 	ref      func(n int, w, a []byte) float32
 	fast     func(n int, w, a []byte) float32
+	fastImpl string // "avx512" or "avx2": which instructions fast needs
 	// SIMD row kernel for decoding, if any, and its activation layout
 	fastRows     func(n int, w []byte, rowBytes int, a []byte, out []float32)
 	prepRows     func(n int, enc, prep []byte)
@@ -73,7 +74,7 @@ func init() {
 	for _, e := range dotTable {
 		e.kernel = DotKernel{ActType: e.act, Quantize: e.quantize, Dot: e.ref, Impl: "go"}
 		if e.fast != nil {
-			e.kernel.Dot, e.kernel.Impl = e.fast, "avx512"
+			e.kernel.Dot, e.kernel.Impl = e.fast, e.fastImpl
 		}
 		e.kernel.DotRows = dotRowsLoop(e.kernel.Dot)
 		if e.fast != nil && e.fastRows != nil {

@@ -21,6 +21,9 @@ import (
 // the top: Go's bounds checks and address arithmetic otherwise outnumber
 // the vector instructions.
 
+// useFastDotRows installs the row kernels. They use only 256-bit AVX2
+// instructions and serve the AVX2 build too (useFastDotsAVX2); the Q4_0
+// kernel's leftover blocks take dotQ4_0Tail.
 func useFastDotRows() {
 	e := dotTable[gguf.TypeQ4_0]
 	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsQ4_0AVX512, prepRowsQ8_0, rowsActBytesQ8_0
@@ -119,9 +122,17 @@ func dotRowsQ4_0AVX512(n int, w []byte, rb int, a []byte, out []float32) {
 	}
 	if tail != 0 {
 		for r := 0; r < rows; r++ {
-			out[r] += dotQ4_0AVX512(32*tail, w[r*rb+18*8*groups:], a[groups*q8_0PrepBytes:])
+			out[r] += dotQ4_0Tail(32*tail, w[r*rb+18*8*groups:], a[groups*q8_0PrepBytes:])
 		}
 	}
+}
+
+// dotQ4_0Tail is the one-row Q4_0 kernel of the instruction set in use.
+func dotQ4_0Tail(n int, w, a []byte) float32 {
+	if hasAVX512 {
+		return dotQ4_0AVX512(n, w, a)
+	}
+	return dotQ4_0AVX2(n, w, a)
 }
 
 // q4_0Row is the lane-wise sum over groups·8 Q4_0 blocks at x against the

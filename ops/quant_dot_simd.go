@@ -22,7 +22,13 @@ import (
 
 func useFastDots() {
 	if !archsimd.X86.AVX512() {
+		if hasAVX2 {
+			useFastDotsAVX2()
+		}
 		return
+	}
+	for _, e := range dotTable {
+		e.fastImpl = "avx512"
 	}
 	dotTable[gguf.TypeF32].fast = dotF32AVX512
 	dotTable[gguf.TypeF16].fast = dotF16AVX512

@@ -1,0 +1,177 @@
+//go:build goexperiment.simd && amd64
+
+package ops
+
+import (
+	"math"
+	"simd/archsimd"
+)
+
+// AVX2+FMA versions of the engine's elementwise loops (elem_simd_amd64.go
+// dispatches: AVX-512, then these, then plain Go); kernels_avx2_test.go
+// compares them with the Go ones.
+
+func bcast8(x float32) archsimd.Float32x8 { return archsimd.BroadcastFloat32x8(x) }
+
+// expV8 is ggml's AVX2 ggml_v_expf (ggml-cpu/vec.h), operation for
+// operation: n = round(x/ln2) by the 1.5·2^23 shift, b = x − n·ln2 in two
+// parts, j = p(b) − 1, e^x = k + k·j with k = 2^n built in the exponent
+// field; |n| > 126 scales in two steps (s1, s2), |n| > 192 gives 0 or +Inf.
+func expV8(x archsimd.Float32x8) archsimd.Float32x8 {
+	r := bcast8(0x1.8p23)
+	z := x.MulAdd(bcast8(0x1.715476p+0), r)
+	n := z.Sub(r)
+	nn := bcast8(0).Sub(n) // fnmadd(n, c, y) = (−n)·c + y, exactly
+	b := nn.MulAdd(bcast8(0x1.7f7d1cp-20), nn.MulAdd(bcast8(0x1.62e4p-1), x))
+	e := z.AsUint32x8().ShiftAllLeft(23)
+	k := e.Add(archsimd.BroadcastUint32x8(0x3f800000)).AsFloat32x8()
+	an := absV8(n)
+	c := an.Greater(bcast8(126))
+	u := b.Mul(b)
+	j := bcast8(0x1.0e4020p-7).MulAdd(b, bcast8(0x1.573e2ep-5)).
+		MulAdd(u, bcast8(0x1.555e66p-3).MulAdd(b, bcast8(0x1.fffdb6p-2))).
+		MulAdd(u, bcast8(0x1.ffffecp-1).Mul(b))
+	res := j.MulAdd(k, k)
+	if c.ToBits() == 0 {
+		return res
+	}
+	g := n.LessEqual(bcast8(0)).ToInt32x8().AsUint32x8().And(archsimd.BroadcastUint32x8(0x82000000))
+	s1 := g.Add(archsimd.BroadcastUint32x8(0x7f000000)).AsFloat32x8()
+	s2 := e.Sub(g).AsFloat32x8()
+	res = s2.MulAdd(j, s2).Mul(s1).Merge(res, c)
+	return s1.Mul(s1).Merge(res, an.Greater(bcast8(192)))
+}
+
+// hsum8ggml adds 8 lanes in the order of ggml's AVX2 softmax sum:
+// (hi+lo), then (q0+q2)+(q1+q3).
+func hsum8ggml(v archsimd.Float32x8) float32 {
+	q := v.GetHi().Add(v.GetLo())
+	var t [4]float32
+	q.Store(&t)
+	return (t[0] + t[2]) + (t[1] + t[3])
+}
+
+// softmaxRowAVX2 is softmaxRow (ggml_soft_max_f32) with the AVX2 exp.
+func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
+	n := len(x)
+	sc := bcast8(scale)
+	maxv := float32(math.Inf(-1))
+	i := 0
+	if n >= 8 {
+		mv := bcast8(maxv)
+		for ; i+8 <= n; i += 8 {
+			v := archsimd.LoadFloat32x8Slice(x[i : i+8]).Mul(sc)
+			v.StoreSlice(x[i : i+8])
+			mv = mv.Max(v)
+		}
+		maxv = hmaxV8(mv)
+	}
+	for ; i < n; i++ {
+		x[i] *= scale
+		maxv = max(maxv, x[i])
+	}
+	var sum float64
+	mx := bcast8(maxv)
+	i = 0
+	for ; i+8 <= n; i += 8 {
+		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
+		v.StoreSlice(x[i : i+8])
+		sum += float64(hsum8ggml(v))
+	}
+	for ; i < n; i++ {
+		e := float32(math.Exp(float64(x[i] - maxv)))
+		x[i] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	iv := bcast8(inv)
+	i = 0
+	for ; i+8 <= n; i += 8 {
+		v := archsimd.LoadFloat32x8Slice(x[i : i+8]).Mul(iv)
+		if round16 {
+			v = roundF16V8(v) // probabilities: in [0, 1], never NaN
+		}
+		v.StoreSlice(x[i : i+8])
+	}
+	for ; i < n; i++ {
+		x[i] *= inv
+		if round16 {
+			x[i] = roundF16One(x[i])
+		}
+	}
+}
+
+// roundF16InPlaceAVX2 rounds every value to the nearest float16.
+func roundF16InPlaceAVX2(x []float32) { roundF16AVX2(x, x) }
+
+// siluMulAVX2 does gate = silu(gate)·up as ggml_vec_swiglu_f32 (AVX2):
+// x/(1 + e^−x) with the vector exp, libm for the tail.
+func siluMulAVX2(gate, up []float32) {
+	n := len(gate)
+	up = up[:n]
+	one := bcast8(1)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		x := archsimd.LoadFloat32x8Slice(gate[i : i+8])
+		s := x.Div(one.Add(expV8(bcast8(0).Sub(x))))
+		s.Mul(archsimd.LoadFloat32x8Slice(up[i : i+8])).StoreSlice(gate[i : i+8])
+	}
+	siluMulGo(gate[i:], up[i:])
+}
+
+// dotF32sAVX2, dot4F32AVX2 and axpyF32AVX2 are dotF32, dot4F32 and axpyF32
+// (matmul_f32_simd.go) on 8 lanes.
+func dotF32sAVX2(x, y []float32) float32 {
+	n := len(x)
+	y = y[:n]
+	var acc0, acc1 archsimd.Float32x8
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		acc0 = archsimd.LoadFloat32x8Slice(x[i:]).MulAdd(archsimd.LoadFloat32x8Slice(y[i:]), acc0)
+		acc1 = archsimd.LoadFloat32x8Slice(x[i+8:]).MulAdd(archsimd.LoadFloat32x8Slice(y[i+8:]), acc1)
+	}
+	for ; i+8 <= n; i += 8 {
+		acc0 = archsimd.LoadFloat32x8Slice(x[i:]).MulAdd(archsimd.LoadFloat32x8Slice(y[i:]), acc0)
+	}
+	s := dotHsum8(acc0.Add(acc1))
+	for ; i < n; i++ {
+		s += x[i] * y[i]
+	}
+	return s
+}
+
+func dot4F32AVX2(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	var a0, a1, a2, a3 archsimd.Float32x8
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		v := archsimd.LoadFloat32x8Slice(x[i:])
+		a0 = archsimd.LoadFloat32x8Slice(w0[i:]).MulAdd(v, a0)
+		a1 = archsimd.LoadFloat32x8Slice(w1[i:]).MulAdd(v, a1)
+		a2 = archsimd.LoadFloat32x8Slice(w2[i:]).MulAdd(v, a2)
+		a3 = archsimd.LoadFloat32x8Slice(w3[i:]).MulAdd(v, a3)
+	}
+	s0, s1, s2, s3 := dotHsum8(a0), dotHsum8(a1), dotHsum8(a2), dotHsum8(a3)
+	for ; i < n; i++ {
+		v := x[i]
+		s0 += w0[i] * v
+		s1 += w1[i] * v
+		s2 += w2[i] * v
+		s3 += w3[i] * v
+	}
+	return s0, s1, s2, s3
+}
+
+func axpyF32AVX2(y []float32, a float32, x []float32) {
+	n := len(y)
+	x = x[:n]
+	va := bcast8(a)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		archsimd.LoadFloat32x8Slice(x[i:]).MulAdd(va, archsimd.LoadFloat32x8Slice(y[i:])).StoreSlice(y[i:])
+	}
+	for ; i < n; i++ {
+		y[i] += a * x[i]
+	}
+}

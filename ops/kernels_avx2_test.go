@@ -1,0 +1,298 @@
+//go:build goexperiment.simd && amd64
+
+package ops
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"simd/archsimd"
+	"testing"
+
+	"ladder-engine/gguf"
+)
+
+// The AVX2 kernels against their plain Go twins, called directly (not
+// through the dispatch, which prefers AVX-512 where present), so these
+// tests run on any CPU with AVX2 and FMA.
+
+func needAVX2(t *testing.T) {
+	t.Helper()
+	if !hasAVX2 {
+		t.Skip("CPU has no AVX2+FMA")
+	}
+}
+
+// TestGemmKernelAVX2: every row count, fresh and accumulating, short and
+// odd depths, ldc wider than the panel; outputs within float32 rounding of
+// the Go kernel (same terms in the same order, fused roundings only:
+// |Δ| <= 1e-5·Σ|a·w|).
+func TestGemmKernelAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, depth := range []int{1, 2, 7, 32, 255, 256} {
+		for mr := 1; mr <= gemmMR; mr++ {
+			for _, acc := range []bool{false, true} {
+				const lda, ldc = 300, 41
+				panel := randVec(rng, depth*gemmNR)
+				a := randVec(rng, gemmMR*lda)
+				a[0] = 0
+				panel[1] = 1e30 // a huge weight: the tolerance scales with it
+				c0 := randVec(rng, gemmMR*ldc)
+				got := append([]float32(nil), c0...)
+				want := append([]float32(nil), c0...)
+				gemmKernelAVX2(panel, a, lda, depth, mr, got, ldc, acc)
+				gemmKernelGo(panel, a, lda, depth, mr, want, ldc, acc)
+				for i := 0; i < gemmMR; i++ {
+					for j := 0; j < ldc; j++ {
+						g, w := got[i*ldc+j], want[i*ldc+j]
+						if i >= mr || j >= gemmNR { // untouched
+							if g != c0[i*ldc+j] {
+								t.Fatalf("depth %d mr %d: wrote c[%d][%d]", depth, mr, i, j)
+							}
+							continue
+						}
+						var mag float64
+						for k := 0; k < depth; k++ {
+							mag += math.Abs(float64(a[i*lda+k] * panel[k*gemmNR+j]))
+						}
+						if acc {
+							mag += math.Abs(float64(c0[i*ldc+j]))
+						}
+						if math.Abs(float64(g-w)) > 1e-5*mag+1e-30 {
+							t.Fatalf("depth %d mr %d acc %v: c[%d][%d] = %g, want %g", depth, mr, acc, i, j, g, w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestF16ToF32x8Exhaustive: the 8-lane half->float widening equals the
+// scalar conversion bit for bit on all 65536 halves.
+func TestF16ToF32x8Exhaustive(t *testing.T) {
+	needAVX2(t)
+	var buf [16]byte
+	var out [8]float32
+	for base := 0; base < 1<<16; base += 8 {
+		for i := 0; i < 8; i++ {
+			binary.LittleEndian.PutUint16(buf[2*i:], uint16(base+i))
+		}
+		f16ToF32x8(archsimd.LoadUint8x16Slice(buf[:]).AsUint16x8()).Store(&out)
+		for i, f := range out {
+			if want := gguf.F16ToF32(uint16(base + i)); math.Float32bits(f) != math.Float32bits(want) {
+				t.Fatalf("half %#04x: %g, want %g", base+i, f, want)
+			}
+		}
+	}
+}
+
+// TestDotAVX2: every AVX2 dot kernel against the reference kernel and the
+// float64 dot of the dequantized operands (tolerance as
+// TestDotKernelsMatchDequantized: 1e-5 of Σ|w·a|), on one block, odd
+// block counts (pairs and a leftover), all-zero weights (zero scales), and
+// activations at full scale (every quant ±127, the VPMADDUBSW bound).
+func TestDotAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, typ := range dotTypes {
+		fast := avx2Dots[typ]
+		if fast == nil {
+			t.Errorf("%s: no AVX2 kernel", typ)
+			continue
+		}
+		e := dotTable[typ]
+		k := &e.kernel
+		bs := typ.BlockSize()
+		for _, n := range []int{bs, 3 * bs, 5 * bs, 33 * bs} {
+			for c := 0; c < 3; c++ {
+				w := randomWeightRow(rng, typ, n)
+				x := randomActivations(rng, n)
+				switch c {
+				case 1:
+					clear(w)
+				case 2:
+					for i := range x {
+						x[i] = float32(1-2*(i%2)) * 1e4
+					}
+				}
+				ab, _ := gguf.RowSize(k.ActType, n)
+				a := make([]byte, ab)
+				k.Quantize(x, a)
+				want, mag := expectedDot(t, typ, k, n, w, a)
+				got, ref := fast(n, w, a), e.ref(n, w, a)
+				tol := 1e-5*mag + 1e-30
+				if math.Abs(float64(got)-want) > tol || math.Abs(float64(got-ref)) > tol {
+					t.Errorf("%s n=%d case %d: avx2 %g, ref %g, want %g (tol %g)", typ, n, c, got, ref, want, tol)
+				}
+			}
+		}
+	}
+}
+
+// On a CPU with AVX2 but no AVX-512 every weight type gets an AVX2 kernel.
+func TestAVX2DotsInstalled(t *testing.T) {
+	needAVX2(t)
+	if hasAVX512 {
+		t.Skip("AVX-512 kernels take precedence")
+	}
+	for _, typ := range dotTypes {
+		if k, _ := DotKernelFor(typ); k.Impl != "avx2" {
+			t.Errorf("%s: kernel %s, want avx2", typ, k.Impl)
+		}
+	}
+}
+
+// TestRoundActsAVX2: the AVX2 activation rounding equals the plain Go one
+// bit for bit (it models llama.cpp's encodings exactly), on values spread
+// over 40 binades, zeros of both signs, ties, float32 and half subnormals,
+// the half overflow edge (65504, 65519, 65520), infinities and NaNs (F16,
+// BF16 only: the 8-bit encodings never see them), an all-zero block, a
+// block whose largest magnitudes tie with opposite signs (Q8_K takes the
+// first), and lengths that leave a scalar tail.
+func TestRoundActsAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	const cols = 1024
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(40)-20)))
+		switch i % 41 {
+		case 0:
+			x[i] = 0
+		case 1:
+			x[i] = float32(math.Copysign(0, -1))
+		case 2:
+			x[i] = 0.5
+		case 3:
+			x[i] = 0x1p-130
+		case 4:
+			x[i] = -0x1p-20
+		case 5:
+			x[i] = 3 * 0x1p-25 // a half-subnormal tie
+		}
+	}
+	clear(x[256:288])
+	x[512], x[600] = -7, 7 // Q8_K block 2: the first of largest magnitude is −7
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
+		inputs := [][]float32{x}
+		if typ == gguf.TypeF16 || typ == gguf.TypeBF16 {
+			e := append([]float32(nil), x[:1003]...)
+			e[8], e[9], e[10], e[11] = 65504, 65519, 65520, -70000
+			e[20], e[30] = float32(math.Inf(-1)), float32(math.NaN())
+			e[40] = 0x1p-127
+			inputs = append(inputs, e)
+		}
+		for _, in := range inputs {
+			got := make([]float32, len(in))
+			want := make([]float32, len(in))
+			if !roundActsAVX2(typ, in, got) || !roundActsGo(typ, in, want) {
+				t.Fatalf("%s: not handled", typ)
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s len %d: value %d (%g): got %g, want %g", typ, len(in), i, in[i], got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestExpV8: ggml's AVX2 exp within 2 ulps of libm's (ggml claims 1.45 +
+// 0.5), including the two-step scaling of |n| > 126 (results below 2^-126
+// to within 2^-148 absolute), +Inf past the float32 range and 0 beneath
+// about −104 (ggml flushes there).
+func TestExpV8(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(27, 28))
+	xs := []float32{0, -0.0, 1, -1, 0.5, 88, 88.5, 88.7, 89, 100, 200, -87, -87.5, -100, -103.9, -104, -110, -200, -1e30, 1e30}
+	for range 20000 {
+		xs = append(xs, float32(rng.Float64()*210-110))
+	}
+	for len(xs)%8 != 0 {
+		xs = append(xs, 0)
+	}
+	var out [8]float32
+	for i := 0; i < len(xs); i += 8 {
+		expV8(archsimd.LoadFloat32x8Slice(xs[i : i+8])).Store(&out)
+		for l, got := range out {
+			x := xs[i+l]
+			want := math.Exp(float64(x))
+			switch {
+			case x > 88.8:
+				if !math.IsInf(float64(got), 1) {
+					t.Fatalf("exp(%g) = %g, want +Inf", x, got)
+				}
+			case x < -104.5:
+				if got != 0 {
+					t.Fatalf("exp(%g) = %g, want 0", x, got)
+				}
+			case want < 0x1p-126:
+				if math.Abs(float64(got)-want) > 0x1p-148 {
+					t.Fatalf("exp(%g) = %g, want %g", x, got, want)
+				}
+			case want > math.MaxFloat32:
+				// overflow edge: Inf or the largest floats both fine
+			default:
+				if math.Abs(float64(got)-want) > 2*0x1p-23*want {
+					t.Fatalf("exp(%g) = %g, want %g (%.2g ulp)", x, got, want, (float64(got)-want)/want/0x1p-23)
+				}
+			}
+		}
+	}
+}
+
+// The AVX2 softmax, SiLU·up and f16 rounding against the Go ones (as
+// TestElementwiseKernels, called directly): softmax and SiLU within a few
+// float32 ulps (ggml's exp is within 2 ulps of libm's), f16 rounding bit for
+// bit; lengths around the 8-lane width and the scalar tails.
+func TestElementwiseAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(29, 30))
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333} {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64() * 5)
+		}
+		s[0] = -1e4 // underflows to 0 after the max subtraction
+		for _, r16 := range []bool{false, true} {
+			a, b := append([]float32(nil), s...), append([]float32(nil), s...)
+			softmaxRowAVX2(a, 0.125, r16)
+			softmaxRowGo(b, 0.125, r16)
+			for i := range a {
+				tol := 1e-6*float64(b[i]) + 1e-12
+				if r16 {
+					tol = 0x1p-10*float64(b[i]) + 0x1p-24 // one f16 ulp: a ulp-close input can round the other way
+				}
+				if math.Abs(float64(a[i]-b[i])) > tol {
+					t.Fatalf("n %d round16 %v: softmax[%d] = %g, want %g", n, r16, i, a[i], b[i])
+				}
+			}
+		}
+		up := randVec(rng, n)
+		g := append([]float32(nil), s...)
+		g[n-1] = 100
+		a, b := append([]float32(nil), g...), append([]float32(nil), g...)
+		siluMulAVX2(a, up)
+		siluMulGo(b, up)
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-6*math.Abs(float64(b[i]))+1e-7 {
+				t.Fatalf("n %d: silu·up[%d] = %g, want %g", n, i, a[i], b[i])
+			}
+		}
+		f := make([]float32, n)
+		for i := range f {
+			f[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-8)))
+		}
+		f[0] = 65520
+		a, b = append([]float32(nil), f...), append([]float32(nil), f...)
+		roundF16InPlaceAVX2(a)
+		roundF16InPlaceGo(b)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("n %d: roundF16(%g) = %g, want %g", n, f[i], a[i], b[i])
+			}
+		}
+	}
+}
