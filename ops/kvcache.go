@@ -55,9 +55,10 @@ func newCPUKVCache(be Backend, nLayer, nCtx, nHeadKV, headDim int, roundF16 bool
 // NewDeviceKVCache makes the KVCache of a device backend: its storage
 // (bytes, counted here in be's KVMem class) lives in impl, which the
 // backend's AttentionKV reads; Free calls impl's Free method when it has one.
-func NewDeviceKVCache(be Backend, nLayer, nCtx int, roundF16 bool, bytes int64, impl any) *KVCache {
+func NewDeviceKVCache(be Backend, nLayer, nCtx, nHeadKV, headDim int, roundF16 bool, bytes int64, impl any) *KVCache {
 	be.Meter().Add(KVMem, bytes)
-	return &KVCache{NCtx: nCtx, RoundF16: roundF16, NLayer: nLayer, be: be, bytes: bytes, Impl: impl}
+	return &KVCache{NCtx: nCtx, RoundF16: roundF16, NLayer: nLayer, be: be, nHeadKV: nHeadKV, hd: headDim,
+		ctxPad: roundUp(nCtx, 32), hdPad: roundUp(headDim, 32), bytes: bytes, Impl: impl}
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
