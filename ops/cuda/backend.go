@@ -38,7 +38,6 @@ type device struct {
 var (
 	devMu   sync.Mutex
 	devices = map[int]*device{}
-	devErrs = map[int]error{}
 )
 
 // openDevice opens device ordinal once per process (the simulator, and
@@ -49,13 +48,9 @@ func openDevice(ordinal int) (*device, error) {
 	if d, ok := devices[ordinal]; ok {
 		return d, nil
 	}
-	if err, ok := devErrs[ordinal]; ok {
-		return nil, err
-	}
 	k, err := kernels.Open(ordinal)
 	if err != nil {
-		devErrs[ordinal] = err
-		return nil, err
+		return nil, err // not kept: a later call may find the driver (LADDER_CUDA_LIB)
 	}
 	d := &device{k: k, ordinal: ordinal, free: map[int64][]kernels.Buffer{}}
 	devices[ordinal] = d

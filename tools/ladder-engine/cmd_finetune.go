@@ -47,7 +47,7 @@ type dataOptions struct {
 // come from the checkpoint, since they shape the run.
 var resumeOverridable = map[string]bool{
 	"steps": true, "eval-every": true, "save-every": true, "log-every": true, "val-batches": true,
-	"t": true, "out": true, "adapter-type": true, "resume": true, "m": true, "model": true,
+	"t": true, "device": true, "out": true, "adapter-type": true, "resume": true, "m": true, "model": true,
 	"eval-task": true, "eval-data": true, "eval-limit": true,
 }
 
@@ -106,6 +106,7 @@ func runFinetune(args []string) error {
 	adapterType := fs.String("adapter-type", "f32", "adapter matrices: f32, f16 or bf16")
 	resume := fs.String("resume", "", "continue the run saved in DIR (its checkpoint.gguf)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -165,7 +166,7 @@ func runFinetune(args []string) error {
 		defer ckpt.Close()
 		for name := range set {
 			if !resumeOverridable[name] {
-				return usagef("--%s cannot change when resuming (the checkpoint fixes it); allowed: --steps, --eval-every, --save-every, --log-every, --val-batches, --eval-*, -t, --out, --adapter-type", name)
+				return usagef("--%s cannot change when resuming (the checkpoint fixes it); allowed: --steps, --eval-every, --save-every, --log-every, --val-batches, --eval-*, -t, --device, --out, --adapter-type", name)
 			}
 		}
 		cli := do
@@ -255,7 +256,7 @@ func runFinetune(args []string) error {
 			return err
 		}
 	}
-	m, err := engine.Load(loadPath, *threads)
+	m, err := loadModel(loadPath, *threads, *device)
 	if err != nil {
 		return err
 	}
