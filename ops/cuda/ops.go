@@ -80,12 +80,14 @@ func (b *Backend) AccumulateRows(dst, src ops.Buffer, n, c int) {
 	must("AccumulateRows", b.dev.k.Gemm(b.m(dst), ones, b.m(src), 1, c, n, int64(n), 1, int64(c), 1, true))
 }
 
+// Mul and MulBackward: b is one row (c) broadcast over the n rows, as the
+// CPU kernels read it.
 func (b *Backend) Mul(out, a, bb ops.Buffer, n, c int) {
-	must("Mul", b.dev.k.Mul(b.m(out), b.m(a), b.m(bb), n*c, bb.Len()))
+	must("Mul", b.dev.k.Mul(b.m(out), b.m(a), b.m(bb), n*c, c))
 }
 
 func (b *Backend) MulBackward(da, db, dout, a, bb ops.Buffer, n, c int) {
-	must("MulBackward", b.dev.k.MulBackward(b.m(da), b.m(db), b.m(dout), b.m(a), b.m(bb), n*c, bb.Len()))
+	must("MulBackward", b.dev.k.MulBackward(b.m(da), b.m(db), b.m(dout), b.m(a), b.m(bb), n*c, c))
 }
 
 func (b *Backend) Scale(out, a ops.Buffer, s float32) {
@@ -268,9 +270,7 @@ func (b *Backend) LMHeadCE(loss, nll, dhidden, hidden ops.Buffer, n int, head *o
 	defer rows.done()
 	logits := b.tmp(4 * int64(chunk) * int64(vocab))
 	defer logits.done()
-	if dhidden != nil {
-		b.Zero(dhidden) // receives, not accumulates; the kernel adds
-	}
+	// dhidden accumulates, as on the CPU (whose callers hand it zeroed).
 	must("LMHeadCE", b.dev.k.LMHeadCrossEntropy(rows.mem(), b.m(dhidden), b.m(hidden), n, b.weight(head), tg.mem(), scale, logits.mem(), chunk))
 	if nll != nil {
 		must("LMHeadCE", b.dev.k.CastF64ToF32(b.m(nll), rows.mem(), n))
