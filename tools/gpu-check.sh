@@ -87,6 +87,8 @@ run() {
     export LADDER_CUDA_LIB=$root/../shared/ptxsim/libcuda.so.1
     export GPGPUSIM_CONFIG_FILE=$root/../shared/ptxsim/gpgpusim.config
     sel_kernels='TestRMSNorm|TestDeviceBasics|TestPTXFresh' sel_cuda='TestBackendMatchesCPU/memory' bench='BenchmarkMatVec' benchtime=1x synth=0 reps=1 ppl_chunks=1 ctx=16 pp=8 tg=2
+  else
+    export LADDER_CUDA_TEST_FULL=1 # the model tests at the sizes
   fi
   # The tests open the driver the environment names (not the simulator
   # fixture), and a missing fixture fails instead of skipping.

@@ -63,8 +63,17 @@ var (
 	openErr  error
 )
 
-// realDevice is set by tools/gpu-check.sh: test the system's driver.
+// realDevice is set by tools/gpu-check.sh: test the driver the
+// environment names (LADDER_CUDA_LIB, else the system's).
 func realDevice() bool { return os.Getenv("LADDER_CUDA_TEST_DEVICE") == "real" }
+
+// fullSize (LADDER_CUDA_TEST_FULL=1, set by tools/gpu-check.sh) runs the
+// model tests at the sizes: perplexity at -c 64, finetunes at -c 32
+// --batch 2. The simulator interprets about 3.5M instructions a second on
+// one core, where a training step at -c 32 --batch 2 takes about 250M
+// (80 s) and perplexity at -c 64 over 2 chunks about 2 minutes, so the
+// normal suite runs them at -c 16.
+func fullSize() bool { return os.Getenv("LADDER_CUDA_TEST_FULL") == "1" }
 
 // newBackend returns a backend on device 0: the simulator's, or the
 // system's on a GPU machine.
