@@ -110,6 +110,7 @@ func runBench(args []string) error {
 		fmt.Printf("| %s | %s | %d | %s | %.2f ± %.2f |\n", filepath.Base(path), ops.FormatBytes(m.WeightBytes()), m.Pool.Threads(), name, mean, sd)
 	}
 	fmt.Fprintf(os.Stderr, "memory:\n%s", ops.DefaultMeter.Report())
+	printDeviceMemory(m)
 	return nil
 }
 

@@ -85,3 +85,12 @@ func checkKVFits(m *engine.Model, flagName string, nCtx int) error {
 	}
 	return nil
 }
+
+// printDeviceMemory reports the device's memory by class (peaks) when the
+// model runs on one; the host meter reports the rest.
+func printDeviceMemory(m *engine.Model) {
+	if _, onCPU := m.Backend.(*ops.CPU); onCPU {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s memory by class:\n%s", m.Backend.Name(), m.Backend.Meter().Report())
+}
