@@ -32,6 +32,16 @@ extern "C" __global__ void reduce_sum(double* out, const float* __restrict__ x, 
     if (threadIdx.x == 0) out[0] = accumulate ? out[0] + s : s;
 }
 
+// sum_f64: out[0] (a float) = (float)(scale · Σ x) over n doubles, summed
+// in double: a loss from per-row losses (ops' lossScale·Σ nll), or a
+// reduce_sum result handed on as an f32 scalar. One block, fixed order.
+extern "C" __global__ void sum_f64(float* out, const double* __restrict__ x, int n, double scale) {
+    double s = 0.0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+    s = block_sum_d(s);
+    if (threadIdx.x == 0) out[0] = (float)(s * scale);
+}
+
 // 8-bit AdamW (optim's EightBit, the bitsandbytes design): each block of bs
 // values keeps both moments as bytes indexing a 256-entry code book on
 // [-1, 1] (signed, first moment) or [0, 1] (unsigned, second moment), scaled

@@ -120,3 +120,19 @@ func (d *Device) AdamW8bit(p, g, c1, c2, max1, max2, codes Buffer, n, blockSize 
 	return d.launch("adamw8", dim3{nb, 1, 1}, dim3{256, 1, 1}, shared,
 		p, g, c1, c2, max1, max2, codes, n, blockSize, k.Beta1, k.Beta2, k.Eps, k.StepSize, k.BC2Sqrt, k.Decay)
 }
+
+// SumF64 writes float32(scale · Σ x) over n doubles into out (one float),
+// summed in double: a loss from CrossEntropyRows' per-row losses, or a Sum
+// result handed on as an f32 scalar without a host read.
+func (d *Device) SumF64(out, x Buffer, n int, scale float64) error {
+	if n < 0 {
+		return fmt.Errorf("kernels: SumF64 of %d values", n)
+	}
+	if err := need("SumF64", "out", out, 4); err != nil {
+		return err
+	}
+	if err := need("SumF64", "x", x, 8*int64(n)); err != nil {
+		return err
+	}
+	return d.launch("sum_f64", dim3{1, 1, 1}, dim3{256, 1, 1}, 0, out, x, n, scale)
+}

@@ -110,6 +110,12 @@ extern "C" __global__ void cast_f16_f32(float* out, const unsigned short* in, in
     if (i < n) out[i] = half_bits_to_f32(in[i]);
 }
 
+// out (n) floats = doubles rounded to nearest (per-row losses as f32).
+extern "C" __global__ void cast_f64_f32(float* out, const double* in, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = (float)in[i];
+}
+
 // out (n) bf16 = f32 rounded to nearest even, NaNs quieted, subnormals
 // flushed to zero: ggml_compute_fp32_to_bf16 (gguf.F32ToBF16), in integer
 // operations (the simulator has no bf16 conversion).

@@ -265,3 +265,14 @@ func (d *Device) EmbeddingBackward(dtable, dout, ids Buffer, n, vocab, c int) er
 	}
 	return d.elementwise("embedding_bwd", c, dtable, dout, ids, n, c)
 }
+
+// CastF64ToF32 writes n floats from doubles (rounded to nearest).
+func (d *Device) CastF64ToF32(out, in Buffer, n int) error {
+	if err := need("CastF64ToF32", "out", out, 4*int64(n)); err != nil {
+		return err
+	}
+	if err := need("CastF64ToF32", "in", in, 8*int64(n)); err != nil {
+		return err
+	}
+	return d.elementwise("cast_f64_f32", n, out, in, n)
+}

@@ -77,15 +77,22 @@ var (
 // device returns the process's one simulated device, opened on first use;
 // the test is skipped when the simulator fixture is missing (and fails
 // under CI=true).
+//
+// With LADDER_CUDA_TEST_DEVICE=real (tools/gpu-check.sh on a GPU machine)
+// it opens the system's driver instead.
 func device(t testing.TB) *Device {
 	t.Helper()
-	lib := fixtures.Path(t, "ptxsim/libcuda.so.1")
-	cfg := fixtures.Path(t, "ptxsim/gpgpusim.config")
-	simOnce.Do(func() {
-		os.Setenv("LADDER_CUDA_LIB", lib)
-		os.Setenv("GPGPUSIM_CONFIG_FILE", cfg)
-		simDev, simErr = Open(0)
-	})
+	if os.Getenv("LADDER_CUDA_TEST_DEVICE") == "real" {
+		simOnce.Do(func() { simDev, simErr = Open(0) })
+	} else {
+		lib := fixtures.Path(t, "ptxsim/libcuda.so.1")
+		cfg := fixtures.Path(t, "ptxsim/gpgpusim.config")
+		simOnce.Do(func() {
+			os.Setenv("LADDER_CUDA_LIB", lib)
+			os.Setenv("GPGPUSIM_CONFIG_FILE", cfg)
+			simDev, simErr = Open(0)
+		})
+	}
 	if simErr != nil {
 		t.Fatalf("open the simulated device: %v", simErr)
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"ladder-engine/gguf"
 )
@@ -376,4 +377,30 @@ func TestEmbeddingBackward(t *testing.T) {
 		t.Fatal(err)
 	}
 	bitExact(t, "dtable", download(t, d, dt, vocab*c), want)
+}
+
+// The double-to-float hand-offs of the losses: per-row values cast, and
+// scale·Σ summed in double then rounded once.
+func TestF64ToF32(t *testing.T) {
+	d := device(t)
+	x := []float64{1.25, -3e-9, 1e10 + 0.5, 7.000000001, 0, -2.5}
+	b := alloc(t, d, 8*len(x))
+	if err := d.Write(b, unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 8*len(x))); err != nil {
+		t.Fatal(err)
+	}
+	out := alloc(t, d, 4*len(x))
+	if err := d.CastF64ToF32(out, b, len(x)); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, len(x))
+	var s float64
+	for i, v := range x {
+		want[i] = float32(v)
+		s += v
+	}
+	bitExact(t, "f64→f32", download(t, d, out, len(x)), want)
+	if err := d.SumF64(out, b, len(x), 0.5); err != nil {
+		t.Fatal(err)
+	}
+	bitExact(t, "0.5·Σ", download(t, d, out, 1), []float32{float32(s * 0.5)})
 }

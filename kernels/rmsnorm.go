@@ -6,7 +6,7 @@ import "fmt"
 // (ops.RMSNormForward): inp, out (n, c); weight (c) or the zero Buffer for
 // none; rstd (n) receives each row's rstd for the backward, or the zero
 // Buffer when not wanted. The sum of squares is in double, like the CPU's,
-// summed in a different order (a tree over 256 threads).
+// summed in a different order (a tree over the block).
 func (d *Device) RMSNormForward(out, rstd, inp, weight Buffer, n, c int, eps float32) error {
 	if err := checkRows("RMSNormForward", n, c); err != nil {
 		return err
@@ -24,7 +24,7 @@ func (d *Device) RMSNormForward(out, rstd, inp, weight Buffer, n, c int, eps flo
 			return err
 		}
 	}
-	return d.launch("rmsnorm_fwd", dim3{n, 1, 1}, dim3{256, 1, 1}, 0, out, rstd, inp, weight, n, c, eps)
+	return d.launch("rmsnorm_fwd", dim3{n, 1, 1}, dim3{rowThreads(c), 1, 1}, 0, out, rstd, inp, weight, n, c, eps)
 }
 
 // RMSNormBackward accumulates the gradients of RMSNormForward:
@@ -53,7 +53,7 @@ func (d *Device) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd Buffer, 
 		if err := need("RMSNormBackward", "dinp", dinp, nc); err != nil {
 			return err
 		}
-		if err := d.launch("rmsnorm_bwd_input", dim3{n, 1, 1}, dim3{256, 1, 1}, 0, dinp, dout, inp, weight, rstd, n, c); err != nil {
+		if err := d.launch("rmsnorm_bwd_input", dim3{n, 1, 1}, dim3{rowThreads(c), 1, 1}, 0, dinp, dout, inp, weight, rstd, n, c); err != nil {
 			return err
 		}
 	}
@@ -65,6 +65,11 @@ func (d *Device) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd Buffer, 
 	}
 	return nil
 }
+
+// rowThreads is the block size of a one-block-per-row kernel: 256, or
+// fewer (a multiple of 32) for short rows, whose idle threads a simulator
+// would still interpret.
+func rowThreads(c int) int { return min(256, max(32, (c+31)/32*32)) }
 
 func checkRows(kernel string, n, c int) error {
 	if n < 0 || c <= 0 {

@@ -68,7 +68,7 @@ type Buffer interface {
 	DType() DType
 	Len() int                     // elements
 	Slice(off, n int) Buffer      // elements off..off+n-1, sharing memory
-	sameMemory(other Buffer) bool // for aliasing checks in tests
+	SameMemory(other Buffer) bool // whether other views the same memory (aliasing checks)
 }
 
 // Backend is a place where tensors live and ops run. Kernel methods take

@@ -72,7 +72,7 @@ func (c *cpuBuf) Slice(off, n int) Buffer {
 	}
 	return s
 }
-func (c *cpuBuf) sameMemory(o Buffer) bool {
+func (c *cpuBuf) SameMemory(o Buffer) bool {
 	d, ok := o.(*cpuBuf)
 	return ok && len(c.f) > 0 && len(d.f) > 0 && &c.f[0] == &d.f[0]
 }

@@ -52,6 +52,15 @@ func newCPUKVCache(be Backend, nLayer, nCtx, nHeadKV, headDim int, roundF16 bool
 	return kv
 }
 
+// NewDeviceKVCache makes the KVCache of a device backend: its storage
+// (bytes, counted here in be's KVMem class) lives in impl, which the
+// backend's AttentionKV reads; Free calls impl's Free method when it has one.
+func NewDeviceKVCache(be Backend, nLayer, nCtx, nHeadKV, headDim int, roundF16 bool, bytes int64, impl any) *KVCache {
+	be.Meter().Add(KVMem, bytes)
+	return &KVCache{NCtx: nCtx, RoundF16: roundF16, NLayer: nLayer, be: be, nHeadKV: nHeadKV, hd: headDim,
+		ctxPad: roundUp(nCtx, 32), hdPad: roundUp(headDim, 32), bytes: bytes, Impl: impl}
+}
+
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // Backend is the backend whose memory holds the cache.
@@ -80,6 +89,9 @@ func (kv *KVCache) Free() {
 		kv.be.Meter().Add(KVMem, -kv.bytes)
 	}
 	freeScratch(kv.probs)
+	if f, ok := kv.Impl.(interface{ Free() }); ok {
+		f.Free()
+	}
 	kv.buf, kv.k, kv.v, kv.n, kv.bytes, kv.Impl, kv.probs = nil, nil, nil, 0, 0, nil, nil
 }
 

@@ -18,6 +18,9 @@ type Matrix struct {
 	Rows, Cols int
 	Raw        []byte    // Rows * rowBytes bytes in Type's encoding
 	F32        []float32 // set instead of Raw when Type is F32: (Rows, Cols)
+	// Placed is a device backend's copy of the weight, set once by its
+	// PlaceMatrix (nil on the CPU, which reads Raw or F32 in place).
+	Placed any
 
 	rowBytes int
 	kernel   *DotKernel // nil for F32

@@ -41,9 +41,9 @@ func (b *strictBuf) Len() int         { return b.in.Len() }
 func (b *strictBuf) Slice(off, n int) Buffer {
 	return &strictBuf{be: b.be, in: b.in.Slice(off, n).(*cpuBuf)}
 }
-func (b *strictBuf) sameMemory(o Buffer) bool {
+func (b *strictBuf) SameMemory(o Buffer) bool {
 	d, ok := o.(*strictBuf)
-	return ok && b.in.sameMemory(d.in)
+	return ok && b.in.SameMemory(d.in)
 }
 
 // u unwraps a strict buffer for the CPU kernels.

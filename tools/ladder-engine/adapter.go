@@ -118,6 +118,9 @@ func checkContext(m *engine.Model, flag string, nCtx int) error {
 		// As llama.cpp: allowed, but positions past training are untrained.
 		fmt.Fprintf(os.Stderr, "warning: -c %d is larger than the model's training context %d\n", n, m.NCtxTrain)
 	}
+	if err := checkKVFits(m, flag, n); err != nil {
+		return err
+	}
 	// As engine.NewKVCache: K and V of every layer, f32, padded to 32.
 	pad := func(x int64) int64 { return (x + 31) / 32 * 32 }
 	ctxPad, hd := pad(int64(n)), int64(m.HeadDim)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"ladder-engine/engine"
 	"ladder-engine/ops"
 )
 
@@ -27,6 +26,7 @@ func runBench(args []string) error {
 	nBatch := fs.Int("b", 512, "prompt tokens per batch (llama-bench's n_ubatch)")
 	reps := fs.Int("r", 3, "timed repetitions")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func runBench(args []string) error {
 	if *reps < 1 || *nPrompt < 1 || *nGen < 1 || *nBatch < 1 {
 		return usagef("-p, -n, -b and -r must be positive")
 	}
-	m, err := engine.Load(path, *threads)
+	m, err := loadModel(path, *threads, *device)
 	if err != nil {
 		return err
 	}
@@ -113,6 +113,7 @@ func runBench(args []string) error {
 		fmt.Printf("| %s | %s | %d | %s | %.2f ± %.2f |\n", filepath.Base(path), ops.FormatBytes(m.WeightBytes()), m.Pool.Threads(), name, mean, sd)
 	}
 	fmt.Fprintf(os.Stderr, "memory:\n%s", ops.DefaultMeter.Report())
+	printDeviceMemory(m)
 	return nil
 }
 

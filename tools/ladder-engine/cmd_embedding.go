@@ -6,8 +6,6 @@ import (
 	"math"
 	"os"
 	"strings"
-
-	"ladder-engine/engine"
 )
 
 // runEmbedding is llama-embedding: final hidden states (after output_norm,
@@ -25,6 +23,7 @@ func runEmbedding(args []string) error {
 	sep := fs.String("embd-separator", "\n", "separator between sequences in the text")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -61,7 +60,7 @@ func runEmbedding(args []string) error {
 	if text == "" {
 		return usagef("nothing to embed: pass -p TEXT or -f FILE")
 	}
-	m, err := engine.Load(path, *threads)
+	m, err := loadModel(path, *threads, *device)
 	if err != nil {
 		return err
 	}

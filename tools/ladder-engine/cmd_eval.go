@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 
-	"ladder-engine/engine"
 	"ladder-engine/ladder/eval"
 )
 
@@ -28,6 +27,7 @@ func runEval(args []string) error {
 	maxNew := fs.Int("max-new", 256, "gsm8k: most tokens generated per answer")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context; ppl: tokens per chunk, default 512 as perplexity)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func runEval(args []string) error {
 		return err
 	}
 
-	m, err := engine.Load(path, *threads)
+	m, err := loadModel(path, *threads, *device)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ type dataOptions struct {
 // come from the checkpoint, since they shape the run.
 var resumeOverridable = map[string]bool{
 	"steps": true, "eval-every": true, "save-every": true, "log-every": true, "val-batches": true,
-	"t": true, "out": true, "adapter-type": true, "resume": true, "m": true, "model": true,
+	"t": true, "device": true, "out": true, "adapter-type": true, "resume": true, "m": true, "model": true,
 	"eval-task": true, "eval-data": true, "eval-limit": true,
 }
 
@@ -115,6 +115,7 @@ func runFinetune(args []string) error {
 	planOnly := fs.Bool("plan", false, "print the memory planner's prediction of the peak by class and exit")
 	maxMemory := fs.String("max-memory", "", "refuse to start when the planned peak exceeds this (e.g. 12GiB, 800MiB) and name a setting that fits")
 	summaryJSON := fs.String("summary-json", "", "also write the run's numbers (peak memory by class, plan, tokens/s) as JSON to this file (bench memory)")
+	device := deviceFlag(fs)
 
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -193,7 +194,7 @@ func runFinetune(args []string) error {
 		defer ckpt.Close()
 		for name := range set {
 			if !resumeOverridable[name] {
-				return usagef("--%s cannot change when resuming (the checkpoint fixes it); allowed: --steps, --eval-every, --save-every, --log-every, --val-batches, --eval-*, -t, --out, --adapter-type", name)
+				return usagef("--%s cannot change when resuming (the checkpoint fixes it); allowed: --steps, --eval-every, --save-every, --log-every, --val-batches, --eval-*, -t, --device, --out, --adapter-type", name)
 			}
 		}
 		cli := do
@@ -283,7 +284,7 @@ func runFinetune(args []string) error {
 			return err
 		}
 	}
-	m, err := engine.Load(loadPath, *threads)
+	m, err := loadModel(loadPath, *threads, *device)
 	if err != nil {
 		return err
 	}
@@ -596,6 +597,7 @@ func printSummary(tr *ladder.Trainer, s ladder.Summary, m *engine.Model) {
 		fmt.Printf("eval %s: %.4f\n", k, s.Eval[k])
 	}
 	fmt.Printf("peak memory: %s RSS (process); engine accounting by class:\n%s", ops.FormatBytes(s.PeakRSS), ops.DefaultMeter.Report())
+	printDeviceMemory(m)
 	layers, rows, width, bytes := tr.LadderInputShape()
 	fmt.Printf("  ladder inputs kept: %s = %d layers × %d tokens × %d values × %d bytes (the stored backbone activations)\n",
 		ops.FormatBytes(s.LadderInputs), layers, rows, width, bytes)

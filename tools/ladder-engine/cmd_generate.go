@@ -24,6 +24,7 @@ func runGenerate(args []string) error {
 	seed := fs.Int64("seed", -1, "random seed (-1: from the clock)")
 	nCtx := fs.Int("c", 0, "context size (0: the model's training context)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -47,7 +48,7 @@ func runGenerate(args []string) error {
 		}
 		text = string(b)
 	}
-	m, err := engine.Load(path, *threads)
+	m, err := loadModel(path, *threads, *device)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ func runPerplexity(args []string) error {
 	nBatch := fs.Int("b", 2048, "tokens per batch (at most -c)")
 	nChunks := fs.Int("chunks", -1, "score at most this many chunks (-1: all)")
 	threads := fs.Int("t", 0, "threads (0: all CPUs)")
+	device := deviceFlag(fs)
 	af := addAdapterFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -42,7 +43,7 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := engine.Load(path, *threads)
+	m, err := loadModel(path, *threads, *device)
 	if err != nil {
 		return err
 	}
