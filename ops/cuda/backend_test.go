@@ -165,8 +165,10 @@ func TestBackendMatchesCPU(t *testing.T) {
 			e.be.RMSNormBackward(dx, dw, out, x, w, rstd, n, c)
 			pos := []int32{0, 3, 7, 100, 2}
 			rot, rotN := e.zeros(n*c), e.up(rnd(r, n*c, 1))
-			e.be.RoPE(rot, x, n, 3, 16, pos, 10000, false, nil, false)
-			e.be.RoPE(rotN, rotN, n, 4, 12, pos, 500, true, []float32{1, 2, 4, 8, 1.5, 3}, true)
+			e.be.RoPE(rot, x, n, 3, 16, pos, &ops.RoPEConfig{Base: 10000}, false)
+			e.be.RoPE(rotN, rotN, n, 4, 12, pos, &ops.RoPEConfig{Base: 500, Neox: true, FreqFactors: []float32{1, 2, 4, 8, 1.5, 3}}, true)
+			// YaRN on part of each head: the host fallback.
+			e.be.RoPE(rotN, rotN, n, 4, 12, pos, &ops.RoPEConfig{NRot: 8, Base: 500, Neox: true, FreqScale: 0.25, ExtFactor: 1, BetaFast: 32, BetaSlow: 1, NCtxOrig: 64}, false)
 			table := e.up(rnd(r, 10*c, 1))
 			emb := e.zeros(4 * c)
 			ids := []int32{9, 0, 9, 3}
@@ -177,17 +179,22 @@ func TestBackendMatchesCPU(t *testing.T) {
 		{"attention", 1e-5, func(e env) [][]float32 {
 			var res [][]float32
 			// nKV > headDim: the output is saved in att; nKV < headDim: recomputed.
-			for _, s := range []struct{ nSeq, n, nKV, nHead, nHeadKV, hd, pos0 int }{{2, 11, 11, 4, 2, 8, 0}, {1, 3, 5, 2, 1, 16, 2}} {
+			// The last shape soft-caps and windows the scores (gemma2): the host fallback.
+			gemma := &ops.AttnOptions{SoftCap: 5, Window: 4}
+			for _, s := range []struct {
+				nSeq, n, nKV, nHead, nHeadKV, hd, pos0 int
+				o                                      *ops.AttnOptions
+			}{{2, 11, 11, 4, 2, 8, 0, nil}, {1, 3, 5, 2, 1, 16, 2, nil}, {2, 11, 11, 4, 2, 8, 0, gemma}} {
 				r := rand.New(rand.NewPCG(15, uint64(s.hd)))
 				q := e.up(rnd(r, s.nSeq*s.n*s.nHead*s.hd, 1))
 				k := e.up(rnd(r, s.nSeq*s.nKV*s.nHeadKV*s.hd, 1))
 				v := e.up(rnd(r, s.nSeq*s.nKV*s.nHeadKV*s.hd, 1))
 				out := e.zeros(s.nSeq * s.n * s.nHead * s.hd)
 				att := e.zeros(s.nSeq * s.nHead * s.n * s.nKV)
-				e.be.Attention(out, q, k, v, att, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0)
+				e.be.Attention(out, q, k, v, att, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0, s.o)
 				dout := e.up(rnd(r, s.nSeq*s.n*s.nHead*s.hd, 1))
 				dq, dk, dv := e.zeros(q.Len()), e.zeros(k.Len()), e.zeros(v.Len())
-				e.be.AttentionBackward(dq, dk, dv, dout, q, k, v, att, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0)
+				e.be.AttentionBackward(dq, dk, dv, dout, q, k, v, att, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0, s.o)
 				res = append(res, e.down(out), e.down(dq), e.down(dk), e.down(dv))
 			}
 			// Decoding over a KV cache: 3 tokens, then 1, exact f32 cache.
@@ -198,7 +205,7 @@ func TestBackendMatchesCPU(t *testing.T) {
 				for l := 0; l < 2; l++ {
 					q, k, v := e.up(rnd(r, n*4*8, 1)), e.up(rnd(r, n*2*8, 1)), e.up(rnd(r, n*2*8, 1))
 					out := e.zeros(n * 4 * 8)
-					e.be.AttentionKV(out, q, k, v, kv, l, n, 4)
+					e.be.AttentionKV(out, q, k, v, kv, l, n, 4, nil)
 					res = append(res, e.down(out))
 				}
 				kv.Advance(n)
@@ -217,7 +224,7 @@ func TestBackendMatchesCPU(t *testing.T) {
 			head := ops.NewMatrixF32("head", 37, 64, wf)
 			hidden := e.up(rnd(r, m*64, 1))
 			hl, nll, dh := e.zeros(1), e.zeros(m), e.up(rnd(r, m*64, 1))
-			e.be.LMHeadCE(hl, nll, dh, hidden, m, head, targets, 0.5, 0.5)
+			e.be.LMHeadCE(hl, nll, dh, hidden, m, head, 0, targets, 0.5, 0.5)
 			return [][]float32{e.down(loss), e.down(dl), e.down(logits), e.down(loss2), e.down(hl), e.down(nll), e.down(dh)}
 		}},
 	}
