@@ -40,14 +40,15 @@ type PlanInput struct {
 	DataTokens  int // tokens of training data held in memory (0: ignored)
 }
 
-// Runtime costs outside the meter, from measurements of finetune on the
-// CPU (Go 1.26, GOGC=25 as finetune sets it): a base of the runtime,
-// tokenizer and data, and heap headroom over the live counted buffers
-// (the collector lets the heap grow GOGC% past what is live before it
-// runs, and freed spans go back to the OS only gradually).
+// Runtime costs outside the meter, measured with bench memory on synth
+// 160m q4_0 at -c 512 (Go 1.26, GOGC=25 as finetune sets it; ladder,
+// xladder and lora all gave RSS − weights ≈ 1.21..1.22 × counted heap +
+// 16 MiB): a base for the runtime, tokenizer and data, and heap headroom
+// over the live counted buffers (the collector lets the heap grow up to
+// GOGC% past what is live before it runs).
 const (
-	planBaseRSS      = 40 << 20
-	planHeapHeadroom = 0.25
+	planBaseRSS      = 16 << 20
+	planHeapHeadroom = 0.22
 )
 
 // PlanMemory predicts the peak memory of training with in.
