@@ -106,9 +106,10 @@ func PlanMemory(in PlanInput) (MemoryPlan, error) {
 		} else {
 			p.Class[ops.Activations] = bufs + emb + L*layer + head
 		}
-		// Backward: gradients of one layer's intermediates at a time
-		// (scratch), the largest being the FFN's (rows, ff) three.
-		p.Class[ops.Scratch] = f*rows*(3*ff+4*d) + lmHeadScratch(b, rows)
+		// Scratch: in backward the gradients of one layer's intermediates
+		// at a time, the largest being the FFN's (rows, ff) three; before
+		// it, the LM head's logits (not at the same time).
+		p.Class[ops.Scratch] = max(f*rows*(3*ff+4*d), lmHeadScratch(b, rows))
 	case "ladder", "xladder":
 		h, err := NewHparams(in.Cfg, b)
 		if err != nil {
@@ -224,6 +225,6 @@ func (p MemoryPlan) Report() string {
 		fmt.Fprintf(&b, "  %-19s %10s\n", c.String()+":", ops.FormatBytes(p.Class[c]))
 	}
 	fmt.Fprintf(&b, "  %-19s %10s\n", "total:", ops.FormatBytes(p.Total))
-	fmt.Fprintf(&b, "  %-19s %10s (mapped weights, counted buffers, Go runtime)\n", "process peak:", ops.FormatBytes(p.RSS))
+	fmt.Fprintf(&b, "  %-19s %10s = %d bytes (mapped weights, counted buffers, Go runtime)\n", "process peak:", ops.FormatBytes(p.RSS), p.RSS)
 	return b.String()
 }
