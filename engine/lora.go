@@ -25,14 +25,14 @@ import (
 
 // Adapter metadata keys (llama.cpp's LLM_KV_ADAPTER_*).
 const (
-	KeyGeneralType   = "general.type"
-	KeyAdapterType   = "adapter.type"
-	KeyLoRAAlpha     = "adapter.lora.alpha"
-	loraSuffixA      = ".lora_a"
-	loraSuffixB      = ".lora_b"
-	loraNormSuffix   = "_norm.weight"
-	AdapterTypeLoRA  = "lora"
-	GeneralTypeAdapt = "adapter"
+	keyGeneralType     = "general.type"
+	keyAdapterType     = "adapter.type"
+	KeyLoRAAlpha       = "adapter.lora.alpha"
+	loraSuffixA        = ".lora_a"
+	loraSuffixB        = ".lora_b"
+	loraNormSuffix     = "_norm.weight"
+	adapterTypeLoRA    = "lora"
+	generalTypeAdapter = "adapter"
 )
 
 // LoRAPair is one adapted weight: A (r, in) and B (out, r) in the file's
@@ -55,8 +55,8 @@ type LoRAAdapter struct {
 
 // IsLoRAAdapter tells whether f is a llama.cpp LoRA adapter.
 func IsLoRAAdapter(f *gguf.File) bool {
-	t, _ := f.GetString(KeyAdapterType)
-	return t == AdapterTypeLoRA
+	t, _ := f.GetString(keyAdapterType)
+	return t == adapterTypeLoRA
 }
 
 // OpenLoRA reads a LoRA adapter file. Close releases it (after the model
@@ -75,11 +75,11 @@ func OpenLoRA(path string) (*LoRAAdapter, error) {
 }
 
 func loraFromGGUF(f *gguf.File) (*LoRAAdapter, error) {
-	if t, _ := f.GetString(KeyGeneralType); t != GeneralTypeAdapt {
-		return nil, fmt.Errorf("general.type is %q, want %q: not an adapter", t, GeneralTypeAdapt)
+	if t, _ := f.GetString(keyGeneralType); t != generalTypeAdapter {
+		return nil, fmt.Errorf("general.type is %q, want %q: not an adapter", t, generalTypeAdapter)
 	}
-	if t, _ := f.GetString(KeyAdapterType); t != AdapterTypeLoRA {
-		return nil, fmt.Errorf("adapter.type is %q, want %q", t, AdapterTypeLoRA)
+	if t, _ := f.GetString(keyAdapterType); t != adapterTypeLoRA {
+		return nil, fmt.Errorf("adapter.type is %q, want %q", t, adapterTypeLoRA)
 	}
 	a := &LoRAAdapter{Path: f.Path, Arch: f.Arch(), Pairs: map[string]LoRAPair{}, file: f}
 	if f.Has(KeyLoRAAlpha) {
@@ -250,9 +250,9 @@ func AddLoRA(w *gguf.Writer, arch string, alpha float32, typ gguf.Type, pairs []
 	default:
 		return fmt.Errorf("LoRA adapter type %s: want f32, f16 or bf16", typ)
 	}
-	w.SetString(KeyGeneralType, GeneralTypeAdapt)
+	w.SetString(keyGeneralType, generalTypeAdapter)
 	w.SetString("general.architecture", arch)
-	w.SetString(KeyAdapterType, AdapterTypeLoRA)
+	w.SetString(keyAdapterType, adapterTypeLoRA)
 	w.SetFloat32(KeyLoRAAlpha, alpha)
 	for _, p := range pairs {
 		if len(p.A) != p.Rank*p.In || len(p.B) != p.Out*p.Rank {

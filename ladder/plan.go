@@ -40,14 +40,15 @@ type PlanInput struct {
 	DataTokens  int // tokens of training data held in memory (0: ignored)
 }
 
-// Runtime costs outside the meter, from measurements of finetune on the
-// CPU (Go 1.26, GOGC=25 as finetune sets it): a base of the runtime,
-// tokenizer and data, and heap headroom over the live counted buffers
-// (the collector lets the heap grow GOGC% past what is live before it
-// runs, and freed spans go back to the OS only gradually).
+// Runtime costs outside the meter, measured with bench memory on synth
+// 160m q4_0 at -c 512 (Go 1.26, GOGC=25 as finetune sets it; ladder,
+// xladder and lora all gave RSS − weights ≈ 1.21..1.22 × counted heap +
+// 16 MiB): a base for the runtime, tokenizer and data, and heap headroom
+// over the live counted buffers (the collector lets the heap grow up to
+// GOGC% past what is live before it runs).
 const (
-	planBaseRSS      = 40 << 20
-	planHeapHeadroom = 0.25
+	planBaseRSS      = 16 << 20
+	planHeapHeadroom = 0.22
 )
 
 // PlanMemory predicts the peak memory of training with in.
@@ -105,9 +106,10 @@ func PlanMemory(in PlanInput) (MemoryPlan, error) {
 		} else {
 			p.Class[ops.Activations] = bufs + emb + L*layer + head
 		}
-		// Backward: gradients of one layer's intermediates at a time
-		// (scratch), the largest being the FFN's (rows, ff) three.
-		p.Class[ops.Scratch] = f*rows*(3*ff+4*d) + lmHeadScratch(b, rows)
+		// Scratch: in backward the gradients of one layer's intermediates
+		// at a time, the largest being the FFN's (rows, ff) three; before
+		// it, the LM head's logits (not at the same time).
+		p.Class[ops.Scratch] = max(f*rows*(3*ff+4*d), lmHeadScratch(b, rows))
 	case "ladder", "xladder":
 		h, err := NewHparams(in.Cfg, b)
 		if err != nil {
@@ -223,6 +225,6 @@ func (p MemoryPlan) Report() string {
 		fmt.Fprintf(&b, "  %-19s %10s\n", c.String()+":", ops.FormatBytes(p.Class[c]))
 	}
 	fmt.Fprintf(&b, "  %-19s %10s\n", "total:", ops.FormatBytes(p.Total))
-	fmt.Fprintf(&b, "  %-19s %10s (mapped weights, counted buffers, Go runtime)\n", "process peak:", ops.FormatBytes(p.RSS))
+	fmt.Fprintf(&b, "  %-19s %10s = %d bytes (mapped weights, counted buffers, Go runtime)\n", "process peak:", ops.FormatBytes(p.RSS), p.RSS)
 	return b.String()
 }

@@ -598,6 +598,9 @@ func printSummary(tr *ladder.Trainer, s ladder.Summary, m *engine.Model) {
 	}
 	fmt.Printf("peak memory: %s RSS (process); engine accounting by class:\n%s", ops.FormatBytes(s.PeakRSS), ops.DefaultMeter.Report())
 	printDeviceMemory(m)
+	if tr.S == nil {
+		return // lora keeps no ladder inputs
+	}
 	layers, rows, width, bytes := tr.LadderInputShape()
 	fmt.Printf("  ladder inputs kept: %s = %d layers × %d tokens × %d values × %d bytes (the stored backbone activations)\n",
 		ops.FormatBytes(s.LadderInputs), layers, rows, width, bytes)
