@@ -35,6 +35,7 @@ func gemmKernelAVX2(panel, a []float32, lda, depth, mr int, c []float32, ldc int
 			gemmHalf4AVX2(panel, a, lda, depth, c, ldc, accumulate, off)
 		}
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 // gemmHalf1AVX2: 1 row(s) times panel columns off..off+15.

@@ -87,6 +87,7 @@ func prepRowsQ8_0(n int, enc, prep []byte) {
 			hi.Store(&pg.hi[k])
 			eight.DotProductPairsSaturated(lo).Add(eight.DotProductPairsSaturated(hi)).Store(&pg.corr[k])
 		}
+		archsimd.ClearAVXUpperBits() // scalar float code follows
 		for j, b := range hOrder {
 			pg.dy[j] = 0x1p112 * gguf.F16ToF32(*(*uint16)(unsafe.Add(yg, 34*b)))
 		}
@@ -218,7 +219,7 @@ func q4_0Pair(x unsafe.Pointer, pg *q8_0Prep, k int, m4 archsimd.Uint8x32, ones 
 	// the 32-byte load at x+2 ends inside the second block (36 bytes from x)
 	q := archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(x, 2))).SetHi(archsimd.LoadUint8x16((*[16]uint8)(unsafe.Add(x, 20))))
 	lo := q.And(m4)
-	hi := q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4)
+	hi := shr16x16(q.AsUint16x16(), 4).AsUint8x32().And(m4)
 	return lo.DotProductPairsSaturated(archsimd.LoadInt8x32(&pg.lo[k])).
 		Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32(&pg.hi[k]))).
 		Sub(archsimd.LoadInt16x16(&pg.corr[k])).DotProductPairs(ones)
@@ -236,5 +237,5 @@ func q4_0Scales8(x unsafe.Pointer) archsimd.Float32x8 {
 		SetElem(2, *(*uint16)(unsafe.Add(x, 72))).SetElem(3, *(*uint16)(unsafe.Add(x, 108))).
 		SetElem(4, *(*uint16)(unsafe.Add(x, 18))).SetElem(5, *(*uint16)(unsafe.Add(x, 54))).
 		SetElem(6, *(*uint16)(unsafe.Add(x, 90))).SetElem(7, *(*uint16)(unsafe.Add(x, 126)))
-	return h.AsInt16x8().ExtendToInt32().ShiftAllLeft(13).And(archsimd.BroadcastInt32x8(-0x70002000)).AsFloat32x8()
+	return shl32x8(h.AsInt16x8().ExtendToInt32().AsUint32x8(), 13).AsInt32x8().And(archsimd.BroadcastInt32x8(-0x70002000)).AsFloat32x8()
 }
