@@ -63,18 +63,27 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 		x[i] *= scale
 		maxv = max(maxv, x[i])
 	}
-	mx := bcast8(maxv)
-	i = 0
-	for ; i+8 <= n; i += 8 {
-		expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx)).StoreSlice(x[i : i+8])
-	}
-	archsimd.ClearAVXUpperBits() // scalar code follows
-	// the sum in ggml's order: per 8 values (hi+lo) lane-wise, then
-	// (0+2)+(1+3), into a double
+	// e = exp(x − max) in place; each 8 values' sum in ggml's order ((hi+lo)
+	// lane-wise, then (0+2)+(1+3)) is formed in vector registers, kept in
+	// hs, and added into the double sum in order after VZEROUPPER, 64 at a
+	// time
+	var hs [64 + 3]float32
 	var sum float64
-	for j := 0; j+8 <= i; j += 8 {
-		v := x[j : j+8 : j+8]
-		sum += float64(((v[4] + v[0]) + (v[6] + v[2])) + ((v[5] + v[1]) + (v[7] + v[3])))
+	i = 0
+	for i+8 <= n {
+		mx := bcast8(maxv)
+		nb := 0
+		for ; nb < 64 && i+8 <= n; nb, i = nb+1, i+8 {
+			v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
+			v.StoreSlice(x[i : i+8])
+			q := v.GetHi().Add(v.GetLo())
+			q = q.Add(q.SelectFromPair(2, 3, 2, 3, q))
+			q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[nb : nb+4])
+		}
+		archsimd.ClearAVXUpperBits()
+		for _, h := range hs[:nb] {
+			sum += float64(h)
+		}
 	}
 	for ; i < n; i++ {
 		e := float32(math.Exp(float64(x[i] - maxv)))

@@ -252,7 +252,7 @@ func TestExpV8(t *testing.T) {
 func TestElementwiseAVX2(t *testing.T) {
 	needAVX2(t)
 	rng := rand.New(rand.NewPCG(29, 30))
-	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333} {
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333, 1000, 4099} {
 		s := make([]float32, n)
 		for i := range s {
 			s[i] = float32(rng.NormFloat64() * 5)
@@ -324,6 +324,23 @@ func BenchmarkRoundActsAVX2(b *testing.B) {
 					b.ReportMetric(float64(len(x)*b.N)/cpu/1e9, "cpu-Gvalues/s")
 				}
 			})
+		}
+	}
+}
+
+// f16b8 equals the scalar conversion on every finite half.
+func TestF16B8Exhaustive(t *testing.T) {
+	needAVX2(t)
+	var out [8]float32
+	for h := 0; h < 1<<16; h++ {
+		if h&0x7c00 == 0x7c00 {
+			continue // infinities and NaNs: never block scales
+		}
+		f16b8(uint16(h)).Store(&out)
+		for _, f := range out {
+			if want := gguf.F16ToF32(uint16(h)); math.Float32bits(f) != math.Float32bits(want) {
+				t.Fatalf("half %#04x: %g, want %g", h, f, want)
+			}
 		}
 	}
 }

@@ -61,12 +61,13 @@ func mulSumU8(x archsimd.Uint8x32, y archsimd.Int8x32, ones archsimd.Int16x16) a
 func loadI8x32(b []byte) archsimd.Int8x32 { return archsimd.LoadUint8x32Slice(b).AsInt8x32() }
 
 // f16b8 is the half h (finite) as float32 in all 8 lanes, made without
-// scalar float instructions (see shl32x8): the exponent and mantissa 13
-// bits up are the value times 2^-112, fixed by one exact multiply.
+// scalar float instructions (see shl32x8): the half sign-extended to 32
+// bits and shifted 13 up holds its sign in bit 31 and exponent and
+// mantissa in bits 27..13 (the rest, copies of the sign, masked off), a
+// float32 of the half's value times 2^-112, fixed by one exact multiply.
 func f16b8(h uint16) archsimd.Float32x8 {
-	u := archsimd.BroadcastUint32x8(uint32(h))
-	f := shl32x8(u.And(archsimd.BroadcastUint32x8(0x7fff)), 13).AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
-	return f.AsUint32x8().Or(shl32x8(u.And(archsimd.BroadcastUint32x8(0x8000)), 16)).AsFloat32x8()
+	bits := uint32(int32(int16(h))<<13) & 0x8fffe000
+	return archsimd.BroadcastUint32x8(bits).AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
 }
 
 // f32b8 is the little-endian float32 at p in all 8 lanes.
