@@ -344,3 +344,39 @@ func TestF16B8Exhaustive(t *testing.T) {
 		}
 	}
 }
+
+// The F16C and the integer-widening F16 dots against the reference, on
+// lengths with and without a tail, with infinities, NaNs and subnormals
+// among the halves (both must agree on which are NaN, and within float32
+// rounding elsewhere).
+func TestDotF16AVX2Variants(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, n := range []int{1, 15, 16, 17, 48, 1000, 4096} {
+		w := randomWeightRow(rng, gguf.TypeF16, n)
+		x := randomActivations(rng, n)
+		a := make([]byte, 2*n)
+		encodeActF16(x, a)
+		want, mag := expectedDot(t, gguf.TypeF16, &dotTable[gguf.TypeF16].kernel, n, w, a)
+		kernels := map[string]func(int, []byte, []byte) float32{"bits": dotF16AVX2Bits}
+		if hasF16C {
+			kernels["f16c"] = dotF16F16CRow
+		}
+		for name, k := range kernels {
+			if got := k(n, w, a); math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
+				t.Errorf("%s n=%d: %g, want %g", name, n, got, want)
+			}
+		}
+		// specials: a subnormal, +Inf·0 = NaN, NaN
+		if n >= 3 {
+			binary.LittleEndian.PutUint16(w[0:], 0x0001)
+			binary.LittleEndian.PutUint16(w[2:], 0x7c00)
+			binary.LittleEndian.PutUint16(a[2:], 0x0000)
+			for name, k := range kernels {
+				if got := k(n, w, a); !math.IsNaN(float64(got)) {
+					t.Errorf("%s n=%d: Inf·0 gave %g, want NaN", name, n, got)
+				}
+			}
+		}
+	}
+}

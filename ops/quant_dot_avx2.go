@@ -6,6 +6,8 @@ import (
 	"simd/archsimd"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
+
 	"ladder-engine/gguf"
 )
 
@@ -124,7 +126,39 @@ func f16ToF32x8(h archsimd.Uint16x8) archsimd.Float32x8 {
 	return f.AsUint32x8().Or(sign).AsFloat32x8()
 }
 
+// hasF16C: VCVTPH2PS is there (every AVX2 CPU has it, but it is its own
+// CPUID bit).
+var hasF16C = cpu.X86.HasF16C
+
+// dotF16AVX2 widens the halves with F16C (assembly: archsimd has no
+// VCVTPH2PS) where present, else with f16ToF32x8.
 func dotF16AVX2(n int, w, a []byte) float32 {
+	if hasF16C {
+		return dotF16F16CRow(n, w, a)
+	}
+	return dotF16AVX2Bits(n, w, a)
+}
+
+// dotF16F16CRow: the assembly over whole groups of 16, then the tail.
+func dotF16F16CRow(n int, w, a []byte) float32 {
+	w, a = w[:2*n], a[:2*n]
+	m := n &^ 15
+	var t [8]float32
+	if m > 0 {
+		dotF16F16C(&w[0], &a[0], m, &t)
+	}
+	sum := ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7])) // as dotHsum8
+	for i := m; i < n; i++ {
+		sum += half(w[2*i:]) * half(a[2*i:])
+	}
+	return sum
+}
+
+//go:noescape
+func dotF16F16C(w, a *byte, n int, acc *[8]float32)
+
+// dotF16AVX2Bits widens the halves with integer instructions.
+func dotF16AVX2Bits(n int, w, a []byte) float32 {
 	w, a = w[:2*n], a[:2*n]
 	var acc0, acc1 archsimd.Float32x8
 	i := 0
