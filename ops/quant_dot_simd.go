@@ -209,14 +209,15 @@ func q4KSuper(x, y unsafe.Pointer, m4 archsimd.Uint8x32, ones archsimd.Int16x16,
 	sub := func(q archsimd.Uint8x32, off uintptr) archsimd.Int32x8 {
 		return q.DotProductPairsSaturated(ld(y, off).AsInt8x32()).DotProductPairs(ones)
 	}
+	sh4 := archsimd.BroadcastUint16x16(1 << 12) // >> 4 as a high multiply (shr16x16), made once
 	q := ld(x, 16)
-	h01 := sub(q.And(m4), 4).AddPairsGrouped(sub(shr16x16(q.AsUint16x16(), 4).AsUint8x32().And(m4), 36))
+	h01 := sub(q.And(m4), 4).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 36))
 	q = ld(x, 48)
-	h23 := sub(q.And(m4), 68).AddPairsGrouped(sub(shr16x16(q.AsUint16x16(), 4).AsUint8x32().And(m4), 100))
+	h23 := sub(q.And(m4), 68).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 100))
 	q = ld(x, 80)
-	h45 := sub(q.And(m4), 132).AddPairsGrouped(sub(shr16x16(q.AsUint16x16(), 4).AsUint8x32().And(m4), 164))
+	h45 := sub(q.And(m4), 132).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 164))
 	q = ld(x, 112)
-	h67 := sub(q.And(m4), 196).AddPairsGrouped(sub(shr16x16(q.AsUint16x16(), 4).AsUint8x32().And(m4), 228))
+	h67 := sub(q.And(m4), 196).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 228))
 	h0 := h01.AddPairsGrouped(h23) // [S0 S1 S2 S3 | S0 S1 S2 S3] (halves of each sum)
 	h1 := h45.AddPairsGrouped(h67)
 	s := h0.Select128FromPair(0, 2, h1).Add(h0.Select128FromPair(1, 3, h1)) // [S0..S7]
@@ -275,7 +276,7 @@ func dotQ6_KAVX512(n int, w, a []byte) float32 {
 // q6KHalf is the eight 16-weight group sums Σ(q+32)·y of one half (128
 // weights: ql[64], qh[32], activations y[128]) of a Q6_K super-block, as
 // [g0 g2 g4 g6 | g1 g3 g5 g7].
-func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Int32x8 {
+func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16, k *q6KShifts) archsimd.Int32x8 {
 	ld := func(p unsafe.Pointer, off uintptr) archsimd.Uint8x32 {
 		return archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(p, off)))
 	}
@@ -284,17 +285,26 @@ func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.
 	}
 	qlA, qlB, h := ld(ql, 0), ld(ql, 32), ld(qh, 0)
 	h16 := h.AsUint16x16()
-	q1 := qlA.And(m4).Or(shl16x16(h16, 4).AsUint8x32().And(m30))
-	q2 := qlB.And(m4).Or(shl16x16(h16, 2).AsUint8x32().And(m30))
-	q3 := shr16x16(qlA.AsUint16x16(), 4).AsUint8x32().And(m4).Or(h.And(m30))
-	q4 := shr16x16(qlB.AsUint16x16(), 4).AsUint8x32().And(m4).Or(shr16x16(h16, 2).AsUint8x32().And(m30))
+	q1 := qlA.And(m4).Or(h16.Mul(k.x16).AsUint8x32().And(m30))
+	q2 := qlB.And(m4).Or(h16.Mul(k.x4).AsUint8x32().And(m30))
+	q3 := qlA.AsUint16x16().MulHigh(k.x4096).AsUint8x32().And(m4).Or(h.And(m30))
+	q4 := qlB.AsUint16x16().MulHigh(k.x4096).AsUint8x32().And(m4).Or(h16.MulHigh(k.x16384).AsUint8x32().And(m30))
 	return dot(q1, 0).AddPairsGrouped(dot(q2, 32)).AddPairsGrouped(dot(q3, 64).AddPairsGrouped(dot(q4, 96)))
 }
 
+// q6KShifts are the multipliers that shift 16-bit lanes (shl16x16,
+// shr16x16): ×16 and ×4 are << 4 and << 2, the high halves of ×4096 and
+// ×16384 >> 4 and >> 2.
+type q6KShifts struct{ x16, x4, x4096, x16384 archsimd.Uint16x16 }
+
 // q6KSuper adds one Q6_K super-block (x) times one Q8_K block (y) to acc.
 func q6KSuper(x, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16, acc archsimd.Float32x8) archsimd.Float32x8 {
-	s0 := q6KHalf(x, unsafe.Add(x, 128), unsafe.Add(y, 4), m4, m30, ones)
-	s1 := q6KHalf(unsafe.Add(x, 64), unsafe.Add(x, 160), unsafe.Add(y, 4+128), m4, m30, ones)
+	k := q6KShifts{ // made once per super-block
+		x16: archsimd.BroadcastUint16x16(16), x4: archsimd.BroadcastUint16x16(4),
+		x4096: archsimd.BroadcastUint16x16(4096), x16384: archsimd.BroadcastUint16x16(16384),
+	}
+	s0 := q6KHalf(x, unsafe.Add(x, 128), unsafe.Add(y, 4), m4, m30, ones, &k)
+	s1 := q6KHalf(unsafe.Add(x, 64), unsafe.Add(x, 160), unsafe.Add(y, 4+128), m4, m30, ones, &k)
 	sc := archsimd.LoadInt8x16((*[16]int8)(unsafe.Add(x, 192)))
 	isum := s0.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder0)).ExtendLo8ToInt32()).
 		Add(s1.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder1)).ExtendLo8ToInt32()))
