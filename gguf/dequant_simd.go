@@ -12,6 +12,9 @@ import "simd/archsimd"
 
 func init() {
 	if !archsimd.X86.AVX512() {
+		if archsimd.X86.AVX2() {
+			useAVX2Decoders() // dequant_avx2.go
+		}
 		return
 	}
 	typeTable[TypeF16].decode = decodeF16AVX512

@@ -21,9 +21,10 @@ func expV8(x archsimd.Float32x8) archsimd.Float32x8 {
 	r := bcast8(0x1.8p23)
 	z := x.MulAdd(bcast8(0x1.715476p+0), r)
 	n := z.Sub(r)
-	nn := bcast8(0).Sub(n) // fnmadd(n, c, y) = (−n)·c + y, exactly
+	var zero archsimd.Float32x8
+	nn := zero.Sub(n) // fnmadd(n, c, y) = (−n)·c + y, exactly
 	b := nn.MulAdd(bcast8(0x1.7f7d1cp-20), nn.MulAdd(bcast8(0x1.62e4p-1), x))
-	e := z.AsUint32x8().ShiftAllLeft(23)
+	e := shl32x8(z.AsUint32x8(), 23)
 	k := e.Add(archsimd.BroadcastUint32x8(0x3f800000)).AsFloat32x8()
 	an := absV8(n)
 	c := an.Greater(bcast8(126))
@@ -35,20 +36,11 @@ func expV8(x archsimd.Float32x8) archsimd.Float32x8 {
 	if c.ToBits() == 0 {
 		return res
 	}
-	g := n.LessEqual(bcast8(0)).ToInt32x8().AsUint32x8().And(archsimd.BroadcastUint32x8(0x82000000))
+	g := n.LessEqual(zero).ToInt32x8().AsUint32x8().And(archsimd.BroadcastUint32x8(0x82000000))
 	s1 := g.Add(archsimd.BroadcastUint32x8(0x7f000000)).AsFloat32x8()
 	s2 := e.Sub(g).AsFloat32x8()
 	res = s2.MulAdd(j, s2).Mul(s1).Merge(res, c)
 	return s1.Mul(s1).Merge(res, an.Greater(bcast8(192)))
-}
-
-// hsum8ggml adds 8 lanes in the order of ggml's AVX2 softmax sum:
-// (hi+lo), then (q0+q2)+(q1+q3).
-func hsum8ggml(v archsimd.Float32x8) float32 {
-	q := v.GetHi().Add(v.GetLo())
-	var t [4]float32
-	q.Store(&t)
-	return (t[0] + t[2]) + (t[1] + t[3])
 }
 
 // softmaxRowAVX2 is softmaxRow (ggml_soft_max_f32) with the AVX2 exp.
@@ -66,17 +58,32 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 		}
 		maxv = hmaxV8(mv)
 	}
+	archsimd.ClearAVXUpperBits()
 	for ; i < n; i++ {
 		x[i] *= scale
 		maxv = max(maxv, x[i])
 	}
+	// e = exp(x − max) in place; each 8 values' sum in ggml's order ((hi+lo)
+	// lane-wise, then (0+2)+(1+3)) is formed in vector registers, kept in
+	// hs, and added into the double sum in order after VZEROUPPER, 64 at a
+	// time
+	var hs [64 + 3]float32
 	var sum float64
-	mx := bcast8(maxv)
 	i = 0
-	for ; i+8 <= n; i += 8 {
-		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
-		v.StoreSlice(x[i : i+8])
-		sum += float64(hsum8ggml(v))
+	for i+8 <= n {
+		mx := bcast8(maxv)
+		nb := 0
+		for ; nb < 64 && i+8 <= n; nb, i = nb+1, i+8 {
+			v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
+			v.StoreSlice(x[i : i+8])
+			q := v.GetHi().Add(v.GetLo())
+			q = q.Add(q.SelectFromPair(2, 3, 2, 3, q))
+			q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[nb : nb+4])
+		}
+		archsimd.ClearAVXUpperBits()
+		for _, h := range hs[:nb] {
+			sum += float64(h)
+		}
 	}
 	for ; i < n; i++ {
 		e := float32(math.Exp(float64(x[i] - maxv)))
@@ -93,6 +100,7 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 		}
 		v.StoreSlice(x[i : i+8])
 	}
+	archsimd.ClearAVXUpperBits()
 	for ; i < n; i++ {
 		x[i] *= inv
 		if round16 {
@@ -110,12 +118,14 @@ func siluMulAVX2(gate, up []float32) {
 	n := len(gate)
 	up = up[:n]
 	one := bcast8(1)
+	var zero archsimd.Float32x8
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		x := archsimd.LoadFloat32x8Slice(gate[i : i+8])
-		s := x.Div(one.Add(expV8(bcast8(0).Sub(x))))
+		s := x.Div(one.Add(expV8(zero.Sub(x))))
 		s.Mul(archsimd.LoadFloat32x8Slice(up[i : i+8])).StoreSlice(gate[i : i+8])
 	}
+	archsimd.ClearAVXUpperBits()
 	siluMulGo(gate[i:], up[i:])
 }
 
@@ -133,7 +143,7 @@ func dotF32sAVX2(x, y []float32) float32 {
 	for ; i+8 <= n; i += 8 {
 		acc0 = archsimd.LoadFloat32x8Slice(x[i:]).MulAdd(archsimd.LoadFloat32x8Slice(y[i:]), acc0)
 	}
-	s := dotHsum8(acc0.Add(acc1))
+	s := hsum8(acc0.Add(acc1))
 	for ; i < n; i++ {
 		s += x[i] * y[i]
 	}
@@ -152,7 +162,10 @@ func dot4F32AVX2(w0, w1, w2, w3, x []float32) (float32, float32, float32, float3
 		a2 = archsimd.LoadFloat32x8Slice(w2[i:]).MulAdd(v, a2)
 		a3 = archsimd.LoadFloat32x8Slice(w3[i:]).MulAdd(v, a3)
 	}
-	s0, s1, s2, s3 := dotHsum8(a0), dotHsum8(a1), dotHsum8(a2), dotHsum8(a3)
+	var t [4]float32
+	hsum4(a0, a1, a2, a3, t[:])
+	archsimd.ClearAVXUpperBits()
+	s0, s1, s2, s3 := t[0], t[1], t[2], t[3]
 	for ; i < n; i++ {
 		v := x[i]
 		s0 += w0[i] * v
@@ -171,6 +184,7 @@ func axpyF32AVX2(y []float32, a float32, x []float32) {
 	for ; i+8 <= n; i += 8 {
 		archsimd.LoadFloat32x8Slice(x[i:]).MulAdd(va, archsimd.LoadFloat32x8Slice(y[i:])).StoreSlice(y[i:])
 	}
+	archsimd.ClearAVXUpperBits()
 	for ; i < n; i++ {
 		y[i] += a * x[i]
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"simd/archsimd"
 	"testing"
 
@@ -175,6 +176,7 @@ func TestRoundActsAVX2(t *testing.T) {
 	}
 	clear(x[256:288])
 	x[512], x[600] = -7, 7 // Q8_K block 2: the first of largest magnitude is −7
+	x[100] = 1e7           // Q8_0 block 3: amax/127 overflows the f16 scale
 	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
 		inputs := [][]float32{x}
 		if typ == gguf.TypeF16 || typ == gguf.TypeBF16 {
@@ -250,7 +252,7 @@ func TestExpV8(t *testing.T) {
 func TestElementwiseAVX2(t *testing.T) {
 	needAVX2(t)
 	rng := rand.New(rand.NewPCG(29, 30))
-	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333} {
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 100, 333, 1000, 4099} {
 		s := make([]float32, n)
 		for i := range s {
 			s[i] = float32(rng.NormFloat64() * 5)
@@ -292,6 +294,88 @@ func TestElementwiseAVX2(t *testing.T) {
 		for i := range a {
 			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
 				t.Fatalf("n %d: roundF16(%g) = %g, want %g", n, f[i], a[i], b[i])
+			}
+		}
+	}
+}
+
+// BenchmarkRoundActsAVX2: the activation rounding of a 64×768 batch, AVX2
+// against plain Go, in values per thread CPU second.
+func BenchmarkRoundActsAVX2(b *testing.B) {
+	if !hasAVX2 {
+		b.Skip("CPU has no AVX2+FMA")
+	}
+	rng := rand.New(rand.NewPCG(31, 32))
+	x := randVec(rng, 64*768)
+	y := make([]float32, len(x))
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ8_K, gguf.TypeF16, gguf.TypeBF16} {
+		for _, im := range []struct {
+			name string
+			fn   func(gguf.Type, []float32, []float32) bool
+		}{{"avx2", roundActsAVX2}, {"go", roundActsGo}} {
+			b.Run(typ.String()+"/"+im.name, func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0 := threadCPUSeconds()
+				for b.Loop() {
+					im.fn(typ, x, y)
+				}
+				if cpu := threadCPUSeconds() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(len(x)*b.N)/cpu/1e9, "cpu-Gvalues/s")
+				}
+			})
+		}
+	}
+}
+
+// f16b8 equals the scalar conversion on every finite half.
+func TestF16B8Exhaustive(t *testing.T) {
+	needAVX2(t)
+	var out [8]float32
+	for h := 0; h < 1<<16; h++ {
+		if h&0x7c00 == 0x7c00 {
+			continue // infinities and NaNs: never block scales
+		}
+		f16b8(uint16(h)).Store(&out)
+		for _, f := range out {
+			if want := gguf.F16ToF32(uint16(h)); math.Float32bits(f) != math.Float32bits(want) {
+				t.Fatalf("half %#04x: %g, want %g", h, f, want)
+			}
+		}
+	}
+}
+
+// The F16C and the integer-widening F16 dots against the reference, on
+// lengths with and without a tail, with infinities, NaNs and subnormals
+// among the halves (both must agree on which are NaN, and within float32
+// rounding elsewhere).
+func TestDotF16AVX2Variants(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, n := range []int{1, 15, 16, 17, 48, 1000, 4096} {
+		w := randomWeightRow(rng, gguf.TypeF16, n)
+		x := randomActivations(rng, n)
+		a := make([]byte, 2*n)
+		encodeActF16(x, a)
+		want, mag := expectedDot(t, gguf.TypeF16, &dotTable[gguf.TypeF16].kernel, n, w, a)
+		kernels := map[string]func(int, []byte, []byte) float32{"bits": dotF16AVX2Bits}
+		if hasF16C {
+			kernels["f16c"] = dotF16F16CRow
+		}
+		for name, k := range kernels {
+			if got := k(n, w, a); math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
+				t.Errorf("%s n=%d: %g, want %g", name, n, got, want)
+			}
+		}
+		// specials: a subnormal, +Inf·0 = NaN, NaN
+		if n >= 3 {
+			binary.LittleEndian.PutUint16(w[0:], 0x0001)
+			binary.LittleEndian.PutUint16(w[2:], 0x7c00)
+			binary.LittleEndian.PutUint16(a[2:], 0x0000)
+			for name, k := range kernels {
+				if got := k(n, w, a); !math.IsNaN(float64(got)) {
+					t.Errorf("%s n=%d: Inf·0 gave %g, want NaN", name, n, got)
+				}
 			}
 		}
 	}

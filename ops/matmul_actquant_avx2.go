@@ -4,15 +4,20 @@ package ops
 
 import (
 	"math"
+	"math/bits"
 	"simd/archsimd"
+	"unsafe"
 
 	"ladder-engine/gguf"
 )
 
 // roundActsAVX2 is roundActsFast with 8-lane AVX2 vectors, bit for bit the
-// plain Go versions (kernels_avx2_test.go): the same float32 products,
-// rounded half to even (VROUNDPS), and + 0 to turn −0 into +0 as the
-// integer quants do.
+// plain Go versions (kernels_avx2_test.go): the same float32 products and
+// quotients, rounded half to even (VROUNDPS), and + 0 to turn −0 into +0 as
+// the integer quants do. The per-block scalars (amax, 127/amax, the f16
+// scale) are computed in vector registers too: on the CPU this was written
+// on, scalar SSE arithmetic between 256-bit instructions cost about a
+// microsecond a switch, far more than the block's work.
 func roundActsAVX2(t gguf.Type, x, y []float32) bool {
 	switch t {
 	case gguf.TypeQ8_0:
@@ -34,73 +39,94 @@ func absV8(v archsimd.Float32x8) archsimd.Float32x8 {
 	return v.AsUint32x8().And(archsimd.BroadcastUint32x8(0x7fffffff)).AsFloat32x8()
 }
 
+// hmaxV8 is the largest lane, as a scalar.
 func hmaxV8(v archsimd.Float32x8) float32 {
 	q := v.GetLo().Max(v.GetHi())
 	var t [4]float32
 	q.Store(&t)
+	archsimd.ClearAVXUpperBits() // scalar code follows
 	return max(max(t[0], t[1]), max(t[2], t[3]))
 }
 
+// allMax8 is the largest lane in every lane (no NaNs).
+func allMax8(v archsimd.Float32x8) archsimd.Float32x8 {
+	v = v.Max(v.Select128FromPair(1, 0, v))
+	v = v.Max(v.SelectFromPairGrouped(2, 3, 0, 1, v))
+	return v.Max(v.SelectFromPairGrouped(1, 0, 3, 2, v))
+}
+
 func fakeQ8_0AVX2(x, y []float32) {
-	zero := archsimd.BroadcastFloat32x8(0)
-	for b := 0; b < len(x)/32; b++ {
+	nb := len(x) / 32
+	for b := 0; b < nb; b++ {
 		xb, yb := x[32*b:32*b+32], y[32*b:32*b+32]
 		v0 := archsimd.LoadFloat32x8Slice(xb[0:8])
 		v1 := archsimd.LoadFloat32x8Slice(xb[8:16])
 		v2 := archsimd.LoadFloat32x8Slice(xb[16:24])
 		v3 := archsimd.LoadFloat32x8Slice(xb[24:32])
-		amax := hmaxV8(absV8(v0).Max(absV8(v1)).Max(absV8(v2).Max(absV8(v3))))
-		var id float32
-		if amax != 0 {
-			id = 127 / amax
+		amax := allMax8(absV8(v0).Max(absV8(v1)).Max(absV8(v2).Max(absV8(v3))))
+		dq := amax.Div(archsimd.BroadcastFloat32x8(127))
+		if dq.GreaterEqual(archsimd.BroadcastFloat32x8(65504)).ToBits() != 0 || amax.IsNaN().ToBits() != 0 {
+			archsimd.ClearAVXUpperBits()
+			fakeQ8_0Go(xb, yb) // the f16 scale overflows: the exact path
+			continue
 		}
-		d := archsimd.BroadcastFloat32x8(gguf.F16ToF32(gguf.F32ToF16(amax / 127)))
-		vid := archsimd.BroadcastFloat32x8(id)
-		v0.Mul(vid).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[0:8])
-		v1.Mul(vid).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[8:16])
-		v2.Mul(vid).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[16:24])
-		v3.Mul(vid).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[24:32])
+		var zero archsimd.Float32x8
+		// id = 127/amax, 0 for an all-zero block
+		id := zero.Merge(archsimd.BroadcastFloat32x8(127).Div(amax), amax.Equal(zero))
+		d := roundF16V8(dq)
+		v0.Mul(id).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[0:8])
+		v1.Mul(id).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[8:16])
+		v2.Mul(id).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[16:24])
+		v3.Mul(id).RoundToEven().Add(zero).Mul(d).StoreSlice(yb[24:32])
 	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func fakeQ8_KAVX2(x, y []float32) {
 	for b := 0; b < len(x)/256; b++ {
 		xb, yb := x[256*b:256*b+256], y[256*b:256*b+256]
-		m0 := archsimd.BroadcastFloat32x8(0)
-		m1 := m0
+		var m0, m1 archsimd.Float32x8
 		for j := 0; j < 256; j += 16 {
 			m0 = m0.Max(absV8(archsimd.LoadFloat32x8Slice(xb[j : j+8])))
 			m1 = m1.Max(absV8(archsimd.LoadFloat32x8Slice(xb[j+8 : j+16])))
 		}
-		amax := hmaxV8(m0.Max(m1))
-		if amax == 0 {
+		amax := allMax8(m0.Max(m1))
+		var zero archsimd.Float32x8
+		if amax.Equal(zero).ToBits() != 0 {
+			archsimd.ClearAVXUpperBits()
 			clear(yb)
 			continue
 		}
-		var mx float32
-		for _, v := range xb { // the first value of largest magnitude
-			if abs32(v) == amax {
-				mx = v
-				break
+		first := -1 // the first value of largest magnitude
+		for j := 0; j < 256 && first < 0; j += 8 {
+			if bits := absV8(archsimd.LoadFloat32x8Slice(xb[j : j+8])).Equal(amax).ToBits(); bits != 0 {
+				first = j + bitsTrailingZeros8(bits)
 			}
 		}
-		iscale := -127 / mx
-		d := archsimd.BroadcastFloat32x8(1 / iscale)
-		is := archsimd.BroadcastFloat32x8(iscale)
+		if first < 0 { // NaNs: the exact path
+			archsimd.ClearAVXUpperBits()
+			fakeQ8_KGo(xb, yb)
+			continue
+		}
+		mx := archsimd.BroadcastUint32x8(*(*uint32)(unsafe.Pointer(&xb[first]))).AsFloat32x8()
+		is := archsimd.BroadcastFloat32x8(-127).Div(mx)
+		d := archsimd.BroadcastFloat32x8(1).Div(is)
 		top := archsimd.BroadcastFloat32x8(127)
-		zero := archsimd.BroadcastFloat32x8(0)
 		for j := 0; j < 256; j += 8 {
 			archsimd.LoadFloat32x8Slice(xb[j : j+8]).Mul(is).RoundToEven().Add(zero).Min(top).Mul(d).StoreSlice(yb[j : j+8])
 		}
 	}
+	archsimd.ClearAVXUpperBits()
 }
+
+func bitsTrailingZeros8(b uint8) int { return bits.TrailingZeros8(b) }
 
 // roundF16V8 rounds to the nearest half (ties to even) for |v| < 65504:
 // normal halves by rounding the float32 mantissa to 10 bits, subnormal ones
 // (|v| < 2^-14) to a multiple of 2^-24.
 func roundF16V8(v archsimd.Float32x8) archsimd.Float32x8 {
 	u := v.AsUint32x8()
-	odd := u.ShiftAllRight(13).And(archsimd.BroadcastUint32x8(1))
+	odd := shr32x8(u, 13).And(archsimd.BroadcastUint32x8(1))
 	u = u.Add(archsimd.BroadcastUint32x8(0x0fff)).Add(odd).AndNot(archsimd.BroadcastUint32x8(0x1fff))
 	r := u.AsFloat32x8()
 	small := absV8(v).Less(archsimd.BroadcastFloat32x8(0x1p-14))
@@ -119,11 +145,13 @@ func roundF16AVX2(x, y []float32) {
 		v := archsimd.LoadFloat32x8Slice(x[i : i+8])
 		av := absV8(v)
 		if av.GreaterEqual(archsimd.BroadcastFloat32x8(65504)).ToBits() != 0 || av.IsNaN().ToBits() != 0 {
+			archsimd.ClearAVXUpperBits()
 			roundF16Go(x[i:i+8], y[i:i+8])
 			continue
 		}
 		roundF16V8(v).StoreSlice(y[i : i+8])
 	}
+	archsimd.ClearAVXUpperBits()
 	roundF16Go(x[i:], y[i:])
 }
 
@@ -137,12 +165,14 @@ func roundBF16AVX2(x, y []float32) {
 		av := absV8(v)
 		odd := av.GreaterEqual(archsimd.BroadcastFloat32x8(float32(math.Inf(1)))).Or(av.Less(archsimd.BroadcastFloat32x8(0x1p-126)))
 		if odd.ToBits() != 0 || av.IsNaN().ToBits() != 0 {
+			archsimd.ClearAVXUpperBits()
 			roundBF16Go(x[i:i+8], y[i:i+8])
 			continue
 		}
 		u := v.AsUint32x8()
-		u = u.Add(archsimd.BroadcastUint32x8(0x7fff)).Add(u.ShiftAllRight(16).And(one)).And(archsimd.BroadcastUint32x8(0xffff0000))
+		u = u.Add(archsimd.BroadcastUint32x8(0x7fff)).Add(shr32x8(u, 16).And(one)).And(archsimd.BroadcastUint32x8(0xffff0000))
 		u.AsFloat32x8().StoreSlice(y[i : i+8])
 	}
+	archsimd.ClearAVXUpperBits()
 	roundBF16Go(x[i:], y[i:])
 }

@@ -4,6 +4,9 @@ package ops
 
 import (
 	"simd/archsimd"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
 
 	"ladder-engine/gguf"
 )
@@ -59,6 +62,42 @@ func mulSumU8(x archsimd.Uint8x32, y archsimd.Int8x32, ones archsimd.Int16x16) a
 
 func loadI8x32(b []byte) archsimd.Int8x32 { return archsimd.LoadUint8x32Slice(b).AsInt8x32() }
 
+// f16b8 is the half h (finite) as float32 in all 8 lanes, made without
+// scalar float instructions (see shl32x8): the half sign-extended to 32
+// bits and shifted 13 up holds its sign in bit 31 and exponent and
+// mantissa in bits 27..13 (the rest, copies of the sign, masked off), a
+// float32 of the half's value times 2^-112, fixed by one exact multiply.
+func f16b8(h uint16) archsimd.Float32x8 {
+	bits := uint32(int32(int16(h))<<13) & 0x8fffe000
+	return archsimd.BroadcastUint32x8(bits).AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
+}
+
+// f32b8 is the little-endian float32 at p in all 8 lanes.
+func f32b8(p unsafe.Pointer) archsimd.Float32x8 {
+	return archsimd.BroadcastUint32x8(*(*uint32)(p)).AsFloat32x8()
+}
+
+func h16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
+
+// scale2 is half(x)·half(y) in all lanes, rounded once as the scalar product.
+func scale2(x, y []byte) archsimd.Float32x8 { return f16b8(h16(x)).Mul(f16b8(h16(y))) }
+
+// nibbles32AVX2 is nibbles32 with the high nibbles shifted by a multiply.
+func nibbles32AVX2(qs []byte) archsimd.Uint8x32 {
+	m := archsimd.BroadcastUint8x16(0x0f)
+	v := archsimd.LoadUint8x16Slice(qs[:16])
+	var q archsimd.Uint8x32
+	return q.SetLo(v.And(m)).SetHi(v.AsUint16x8().MulHigh(archsimd.BroadcastUint16x8(1 << 12)).AsUint8x16().And(m))
+}
+
+// highBits32AVX2 is highBits32 with the final shift by a multiply.
+func highBits32AVX2(qh []byte) archsimd.Uint8x32 {
+	w := archsimd.BroadcastUint32x8(uint32(qh[0]) | uint32(qh[1])<<8 | uint32(qh[2])<<16 | uint32(qh[3])<<24)
+	b := w.AsUint8x32().AsInt8x32().PermuteOrZeroGrouped(archsimd.LoadInt8x32(&bitSpread)).AsUint8x32()
+	b = b.And(archsimd.LoadUint8x32(&bitSelect)).Min(archsimd.BroadcastUint8x32(1))
+	return shl16x16(b.AsUint16x16(), 4).AsUint8x32()
+}
+
 func dotF32AVX2(n int, w, a []byte) float32 {
 	w, a = w[:4*n], a[:4*n]
 	var acc0, acc1 archsimd.Float32x8
@@ -67,7 +106,7 @@ func dotF32AVX2(n int, w, a []byte) float32 {
 		acc0 = archsimd.LoadUint8x32Slice(w[4*i:]).AsFloat32x8().MulAdd(archsimd.LoadUint8x32Slice(a[4*i:]).AsFloat32x8(), acc0)
 		acc1 = archsimd.LoadUint8x32Slice(w[4*i+32:]).AsFloat32x8().MulAdd(archsimd.LoadUint8x32Slice(a[4*i+32:]).AsFloat32x8(), acc1)
 	}
-	sum := dotHsum8(acc0.Add(acc1))
+	sum := hsum8(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += f32At(w[4*i:]) * f32At(a[4*i:])
 	}
@@ -79,15 +118,47 @@ func dotF32AVX2(n int, w, a []byte) float32 {
 // fixed by one exact multiply; infinities and NaNs get the all-ones exponent.
 func f16ToF32x8(h archsimd.Uint16x8) archsimd.Float32x8 {
 	u := h.ExtendToUint32()
-	em := u.And(archsimd.BroadcastUint32x8(0x7fff)).ShiftAllLeft(13)
+	em := shl32x8(u.And(archsimd.BroadcastUint32x8(0x7fff)), 13)
 	f := em.AsFloat32x8().Mul(archsimd.BroadcastFloat32x8(0x1p112))
 	special := u.And(archsimd.BroadcastUint32x8(0x7c00)).Equal(archsimd.BroadcastUint32x8(0x7c00))
 	f = em.Or(archsimd.BroadcastUint32x8(0x7f800000)).AsFloat32x8().Merge(f, special)
-	sign := u.And(archsimd.BroadcastUint32x8(0x8000)).ShiftAllLeft(16)
+	sign := shl32x8(u.And(archsimd.BroadcastUint32x8(0x8000)), 16)
 	return f.AsUint32x8().Or(sign).AsFloat32x8()
 }
 
+// hasF16C: VCVTPH2PS is there (every AVX2 CPU has it, but it is its own
+// CPUID bit).
+var hasF16C = cpu.X86.HasF16C
+
+// dotF16AVX2 widens the halves with F16C (assembly: archsimd has no
+// VCVTPH2PS) where present, else with f16ToF32x8.
 func dotF16AVX2(n int, w, a []byte) float32 {
+	if hasF16C {
+		return dotF16F16CRow(n, w, a)
+	}
+	return dotF16AVX2Bits(n, w, a)
+}
+
+// dotF16F16CRow: the assembly over whole groups of 16, then the tail.
+func dotF16F16CRow(n int, w, a []byte) float32 {
+	w, a = w[:2*n], a[:2*n]
+	m := n &^ 15
+	var t [8]float32
+	if m > 0 {
+		dotF16F16C(&w[0], &a[0], m, &t)
+	}
+	sum := ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7])) // as dotHsum8
+	for i := m; i < n; i++ {
+		sum += half(w[2*i:]) * half(a[2*i:])
+	}
+	return sum
+}
+
+//go:noescape
+func dotF16F16C(w, a *byte, n int, acc *[8]float32)
+
+// dotF16AVX2Bits widens the halves with integer instructions.
+func dotF16AVX2Bits(n int, w, a []byte) float32 {
 	w, a = w[:2*n], a[:2*n]
 	var acc0, acc1 archsimd.Float32x8
 	i := 0
@@ -99,7 +170,7 @@ func dotF16AVX2(n int, w, a []byte) float32 {
 		acc0 = x0.MulAdd(y0, acc0)
 		acc1 = x1.MulAdd(y1, acc1)
 	}
-	sum := dotHsum8(acc0.Add(acc1))
+	sum := hsum8(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += half(w[2*i:]) * half(a[2*i:])
 	}
@@ -107,7 +178,7 @@ func dotF16AVX2(n int, w, a []byte) float32 {
 }
 
 func bf16ToF32x8(b []byte) archsimd.Float32x8 {
-	return archsimd.LoadUint8x16Slice(b).AsUint16x8().ExtendToUint32().ShiftAllLeft(16).AsFloat32x8()
+	return shl32x8(archsimd.LoadUint8x16Slice(b).AsUint16x8().ExtendToUint32(), 16).AsFloat32x8()
 }
 
 func dotBF16AVX2(n int, w, a []byte) float32 {
@@ -118,7 +189,7 @@ func dotBF16AVX2(n int, w, a []byte) float32 {
 		acc0 = bf16ToF32x8(w[2*i:]).MulAdd(bf16ToF32x8(a[2*i:]), acc0)
 		acc1 = bf16ToF32x8(w[2*i+16:]).MulAdd(bf16ToF32x8(a[2*i+16:]), acc1)
 	}
-	sum := dotHsum8(acc0.Add(acc1))
+	sum := hsum8(acc0.Add(acc1))
 	for ; i < n; i++ {
 		sum += gguf.BF16ToF32(uint16(w[2*i])|uint16(w[2*i+1])<<8) * gguf.BF16ToF32(uint16(a[2*i])|uint16(a[2*i+1])<<8)
 	}
@@ -137,10 +208,10 @@ func dotQ8_0AVX2(n int, w, a []byte) float32 {
 		x1, y1 := w[34*ib+34:34*ib+68], a[34*ib+34:34*ib+68]
 		p0 := mulSumI8(loadI8x32(x0[2:]), loadI8x32(y0[2:]), ones)
 		p1 := mulSumI8(loadI8x32(x1[2:]), loadI8x32(y1[2:]), ones)
-		acc0 = p0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x0)*half(y0)), acc0)
-		acc1 = p1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x1)*half(y1)), acc1)
+		acc0 = p0.ConvertToFloat32().MulAdd(scale2(x0, y0), acc0)
+		acc1 = p1.ConvertToFloat32().MulAdd(scale2(x1, y1), acc1)
 	}
-	sum := dotHsum8(acc0.Add(acc1))
+	sum := hsum8(acc0.Add(acc1))
 	if ib < nb {
 		sum += dotQ8_0Ref(32, w[34*ib:], a[34*ib:])
 	}
@@ -158,12 +229,12 @@ func dotQ4_0AVX2(n int, w, a []byte) float32 {
 	for ; ib+2 <= nb; ib += 2 {
 		x0, y0 := w[18*ib:18*ib+18], a[34*ib:34*ib+34]
 		x1, y1 := w[18*ib+18:18*ib+36], a[34*ib+34:34*ib+68]
-		p0 := mulSumI8(nibbles32(x0[2:18]).AsInt8x32().Sub(eight), loadI8x32(y0[2:]), ones)
-		p1 := mulSumI8(nibbles32(x1[2:18]).AsInt8x32().Sub(eight), loadI8x32(y1[2:]), ones)
-		acc0 = p0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x0)*half(y0)), acc0)
-		acc1 = p1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x1)*half(y1)), acc1)
+		p0 := mulSumI8(nibbles32AVX2(x0[2:18]).AsInt8x32().Sub(eight), loadI8x32(y0[2:]), ones)
+		p1 := mulSumI8(nibbles32AVX2(x1[2:18]).AsInt8x32().Sub(eight), loadI8x32(y1[2:]), ones)
+		acc0 = p0.ConvertToFloat32().MulAdd(scale2(x0, y0), acc0)
+		acc1 = p1.ConvertToFloat32().MulAdd(scale2(x1, y1), acc1)
 	}
-	sum := dotHsum8(acc0.Add(acc1))
+	sum := hsum8(acc0.Add(acc1))
 	if ib < nb {
 		sum += dotQ4_0Ref(32, w[18*ib:], a[34*ib:])
 	}
@@ -177,14 +248,15 @@ func dotQ4_1AVX2(n int, w, a []byte) float32 {
 	w, a = w[:20*nb], a[:36*nb]
 	ones := archsimd.BroadcastInt16x16(1)
 	var acc archsimd.Float32x8
-	var mins float32
+	var mins archsimd.Float32x8 // all lanes alike
 	for ib := 0; ib < nb; ib++ {
 		x, y := w[20*ib:20*ib+20], a[36*ib:36*ib+36]
-		p := mulSumU8(nibbles32(x[4:20]), loadI8x32(y[4:]), ones)
-		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*half(y)), acc)
-		mins += half(x[2:]) * half(y[2:])
+		p := mulSumU8(nibbles32AVX2(x[4:20]), loadI8x32(y[4:]), ones)
+		acc = p.ConvertToFloat32().MulAdd(scale2(x, y), acc)
+		mins = mins.Add(scale2(x[2:], y[2:]))
 	}
-	return dotHsum8(acc) + mins
+	m := mins.GetLo().GetElem(0)
+	return hsum8(acc) + m
 }
 
 func dotQ5_0AVX2(n int, w, a []byte) float32 {
@@ -195,11 +267,11 @@ func dotQ5_0AVX2(n int, w, a []byte) float32 {
 	var acc archsimd.Float32x8
 	for ib := 0; ib < nb; ib++ {
 		x, y := w[22*ib:22*ib+22], a[34*ib:34*ib+34]
-		q := nibbles32(x[6:22]).Or(highBits32(x[2:6])).AsInt8x32().Sub(sixteen)
+		q := nibbles32AVX2(x[6:22]).Or(highBits32AVX2(x[2:6])).AsInt8x32().Sub(sixteen)
 		p := mulSumI8(q, loadI8x32(y[2:]), ones)
-		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*half(y)), acc)
+		acc = p.ConvertToFloat32().MulAdd(scale2(x, y), acc)
 	}
-	return dotHsum8(acc)
+	return hsum8(acc)
 }
 
 func dotQ5_1AVX2(n int, w, a []byte) float32 {
@@ -207,14 +279,15 @@ func dotQ5_1AVX2(n int, w, a []byte) float32 {
 	w, a = w[:24*nb], a[:36*nb]
 	ones := archsimd.BroadcastInt16x16(1)
 	var acc archsimd.Float32x8
-	var mins float32
+	var mins archsimd.Float32x8 // all lanes alike
 	for ib := 0; ib < nb; ib++ {
 		x, y := w[24*ib:24*ib+24], a[36*ib:36*ib+36]
-		p := mulSumU8(nibbles32(x[8:24]).Or(highBits32(x[4:8])), loadI8x32(y[4:]), ones)
-		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*half(y)), acc)
-		mins += half(x[2:]) * half(y[2:])
+		p := mulSumU8(nibbles32AVX2(x[8:24]).Or(highBits32AVX2(x[4:8])), loadI8x32(y[4:]), ones)
+		acc = p.ConvertToFloat32().MulAdd(scale2(x, y), acc)
+		mins = mins.Add(scale2(x[2:], y[2:]))
 	}
-	return dotHsum8(acc) + mins
+	m := mins.GetLo().GetElem(0)
+	return hsum8(acc) + m
 }
 
 func dotIQ4_NLAVX2(n int, w, a []byte) float32 {
@@ -225,11 +298,11 @@ func dotIQ4_NLAVX2(n int, w, a []byte) float32 {
 	var acc archsimd.Float32x8
 	for ib := 0; ib < nb; ib++ {
 		x, y := w[18*ib:18*ib+18], a[34*ib:34*ib+34]
-		q := kv.PermuteOrZeroGrouped(nibbles32(x[2:18]).AsInt8x32())
+		q := kv.PermuteOrZeroGrouped(nibbles32AVX2(x[2:18]).AsInt8x32())
 		p := mulSumI8(q, loadI8x32(y[2:]), ones)
-		acc = p.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*half(y)), acc)
+		acc = p.ConvertToFloat32().MulAdd(scale2(x, y), acc)
 	}
-	return dotHsum8(acc)
+	return hsum8(acc)
 }
 
 func dotIQ4_XSAVX2(n int, w, a []byte) float32 {
@@ -242,11 +315,11 @@ func dotIQ4_XSAVX2(n int, w, a []byte) float32 {
 		x, y := w[136*i:136*i+136], a[q8KBlock*i:q8KBlock*(i+1)]
 		var isum archsimd.Int32x8
 		for ib := 0; ib < 8; ib++ {
-			q := kv.PermuteOrZeroGrouped(nibbles32(x[8+16*ib:]).AsInt8x32())
+			q := kv.PermuteOrZeroGrouped(nibbles32AVX2(x[8+16*ib:]).AsInt8x32())
 			p := mulSumI8(q, loadI8x32(y[4+32*ib:]), ones)
 			isum = isum.Add(p.Mul(archsimd.BroadcastInt32x8(int32(gguf.IQ4XSScale(x, ib) - 32))))
 		}
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*f32At(y)), acc)
+		acc = isum.ConvertToFloat32().MulAdd(f16b8(h16(x)).Mul(f32b8(unsafe.Pointer(&y[0]))), acc)
 	}
-	return dotHsum8(acc)
+	return hsum8(acc)
 }

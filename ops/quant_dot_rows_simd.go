@@ -87,6 +87,7 @@ func prepRowsQ8_0(n int, enc, prep []byte) {
 			hi.Store(&pg.hi[k])
 			eight.DotProductPairsSaturated(lo).Add(eight.DotProductPairsSaturated(hi)).Store(&pg.corr[k])
 		}
+		archsimd.ClearAVXUpperBits() // scalar float code follows
 		for j, b := range hOrder {
 			pg.dy[j] = 0x1p112 * gguf.F16ToF32(*(*uint16)(unsafe.Add(yg, 34*b)))
 		}
@@ -108,10 +109,11 @@ func dotRowsQ4_0AVX512(n int, w []byte, rb int, a []byte, out []float32) {
 	dotRowsCheck(w, rows, rb, 18*nb, a, rowsActBytesQ8_0(n))
 	m4 := archsimd.BroadcastUint8x32(0x0f)
 	ones := archsimd.BroadcastInt16x16(1)
+	sh4 := archsimd.BroadcastUint16x16(1 << 12)
 	groups, tail := nb/8, nb%8
 	ap := unsafe.Pointer(unsafe.SliceData(a))
 	row := func(r int) archsimd.Float32x8 {
-		return q4_0Row(unsafe.Pointer(unsafe.SliceData(w[r*rb:])), ap, groups, m4, ones)
+		return q4_0Row(unsafe.Pointer(unsafe.SliceData(w[r*rb:])), ap, groups, m4, ones, sh4)
 	}
 	r := 0
 	for ; r+4 <= rows; r += 4 {
@@ -137,14 +139,14 @@ func dotQ4_0Tail(n int, w, a []byte) float32 {
 
 // q4_0Row is the lane-wise sum over groups·8 Q4_0 blocks at x against the
 // prepared activations at ap.
-func q4_0Row(x, ap unsafe.Pointer, groups int, m4 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Float32x8 {
+func q4_0Row(x, ap unsafe.Pointer, groups int, m4 archsimd.Uint8x32, ones archsimd.Int16x16, sh4 archsimd.Uint16x16) archsimd.Float32x8 {
 	var acc archsimd.Float32x8
 	for g := 0; g < groups; g++ {
 		pg := (*q8_0Prep)(unsafe.Add(ap, g*q8_0PrepBytes))
-		p0 := q4_0Pair(x, pg, 0, m4, ones)
-		p1 := q4_0Pair(unsafe.Add(x, 36), pg, 1, m4, ones)
-		p2 := q4_0Pair(unsafe.Add(x, 72), pg, 2, m4, ones)
-		p3 := q4_0Pair(unsafe.Add(x, 108), pg, 3, m4, ones)
+		p0 := q4_0Pair(x, pg, 0, m4, ones, sh4)
+		p1 := q4_0Pair(unsafe.Add(x, 36), pg, 1, m4, ones, sh4)
+		p2 := q4_0Pair(unsafe.Add(x, 72), pg, 2, m4, ones, sh4)
+		p3 := q4_0Pair(unsafe.Add(x, 108), pg, 3, m4, ones, sh4)
 		p := p0.AddPairsGrouped(p1).AddPairsGrouped(p2.AddPairsGrouped(p3)) // blocks in hOrder
 		s := q4_0Scales8(x).Mul(archsimd.LoadFloat32x8(&pg.dy))
 		acc = p.ConvertToFloat32().MulAdd(s, acc)
@@ -214,11 +216,11 @@ func dotRowsQ6_KAVX512(n int, w []byte, rb int, a []byte, out []float32) {
 
 // q4_0Pair is Σ(q−8)·y of the two Q4_0 blocks at x against pair k of pg,
 // as four int32 partial sums per block [b b b b | b+1 b+1 b+1 b+1].
-func q4_0Pair(x unsafe.Pointer, pg *q8_0Prep, k int, m4 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Int32x8 {
+func q4_0Pair(x unsafe.Pointer, pg *q8_0Prep, k int, m4 archsimd.Uint8x32, ones archsimd.Int16x16, sh4 archsimd.Uint16x16) archsimd.Int32x8 {
 	// the 32-byte load at x+2 ends inside the second block (36 bytes from x)
 	q := archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(x, 2))).SetHi(archsimd.LoadUint8x16((*[16]uint8)(unsafe.Add(x, 20))))
 	lo := q.And(m4)
-	hi := q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4)
+	hi := q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4) // >> 4 (shr16x16, the constant hoisted)
 	return lo.DotProductPairsSaturated(archsimd.LoadInt8x32(&pg.lo[k])).
 		Add(hi.DotProductPairsSaturated(archsimd.LoadInt8x32(&pg.hi[k]))).
 		Sub(archsimd.LoadInt16x16(&pg.corr[k])).DotProductPairs(ones)
@@ -236,5 +238,5 @@ func q4_0Scales8(x unsafe.Pointer) archsimd.Float32x8 {
 		SetElem(2, *(*uint16)(unsafe.Add(x, 72))).SetElem(3, *(*uint16)(unsafe.Add(x, 108))).
 		SetElem(4, *(*uint16)(unsafe.Add(x, 18))).SetElem(5, *(*uint16)(unsafe.Add(x, 54))).
 		SetElem(6, *(*uint16)(unsafe.Add(x, 90))).SetElem(7, *(*uint16)(unsafe.Add(x, 126)))
-	return h.AsInt16x8().ExtendToInt32().ShiftAllLeft(13).And(archsimd.BroadcastInt32x8(-0x70002000)).AsFloat32x8()
+	return shl32x8(h.AsInt16x8().ExtendToInt32().AsUint32x8(), 13).AsInt32x8().And(archsimd.BroadcastInt32x8(-0x70002000)).AsFloat32x8()
 }

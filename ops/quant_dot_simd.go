@@ -48,12 +48,7 @@ func useFastDots() {
 	useFastDotRows()
 }
 
-func dotHsum8(v archsimd.Float32x8) float32 {
-	q := v.GetLo().Add(v.GetHi())
-	var t [4]float32
-	q.Store(&t)
-	return (t[0] + t[1]) + (t[2] + t[3])
-}
+func dotHsum8(v archsimd.Float32x8) float32 { return hsum8(v) }
 
 func dotF32AVX512(n int, w, a []byte) float32 {
 	w, a = w[:4*n], a[:4*n]
@@ -214,14 +209,15 @@ func q4KSuper(x, y unsafe.Pointer, m4 archsimd.Uint8x32, ones archsimd.Int16x16,
 	sub := func(q archsimd.Uint8x32, off uintptr) archsimd.Int32x8 {
 		return q.DotProductPairsSaturated(ld(y, off).AsInt8x32()).DotProductPairs(ones)
 	}
+	sh4 := archsimd.BroadcastUint16x16(1 << 12) // >> 4 as a high multiply (shr16x16), made once
 	q := ld(x, 16)
-	h01 := sub(q.And(m4), 4).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 36))
+	h01 := sub(q.And(m4), 4).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 36))
 	q = ld(x, 48)
-	h23 := sub(q.And(m4), 68).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 100))
+	h23 := sub(q.And(m4), 68).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 100))
 	q = ld(x, 80)
-	h45 := sub(q.And(m4), 132).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 164))
+	h45 := sub(q.And(m4), 132).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 164))
 	q = ld(x, 112)
-	h67 := sub(q.And(m4), 196).AddPairsGrouped(sub(q.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4), 228))
+	h67 := sub(q.And(m4), 196).AddPairsGrouped(sub(q.AsUint16x16().MulHigh(sh4).AsUint8x32().And(m4), 228))
 	h0 := h01.AddPairsGrouped(h23) // [S0 S1 S2 S3 | S0 S1 S2 S3] (halves of each sum)
 	h1 := h45.AddPairsGrouped(h67)
 	s := h0.Select128FromPair(0, 2, h1).Add(h0.Select128FromPair(1, 3, h1)) // [S0..S7]
@@ -236,11 +232,13 @@ func q4KSuper(x, y unsafe.Pointer, m4 archsimd.Uint8x32, ones archsimd.Int16x16,
 	mnv := archsimd.BroadcastUint64x2(mn).AsUint8x16().ExtendLo8ToUint32().AsInt32x8()
 	bs := archsimd.LoadInt16x16((*[16]int16)(unsafe.Add(y, 4+256))).DotProductPairs(ones) // bsum pairs per sub-block
 
-	dy := *(*float32)(y)
-	d := gguf.F16ToF32(*(*uint16)(x)) * dy
-	dmin := gguf.F16ToF32(*(*uint16)(unsafe.Add(x, 2))) * dy
-	acc = s.Mul(scv).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
-	return mnv.Mul(bs).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(-dmin), acc)
+	// the scales in vector registers (no scalar float code between vector
+	// instructions: see shl32x8)
+	dy := f32b8(y)
+	d := f16b8(*(*uint16)(x)).Mul(dy)
+	dmin := f16b8(*(*uint16)(unsafe.Add(x, 2))).Mul(dy)
+	acc = s.Mul(scv).ConvertToFloat32().MulAdd(d, acc)
+	return acc.Sub(mnv.Mul(bs).ConvertToFloat32().Mul(dmin))
 }
 
 // q6KOrder0/1 pick the int8 scales of a Q6_K super-block's first / second
@@ -278,7 +276,7 @@ func dotQ6_KAVX512(n int, w, a []byte) float32 {
 // q6KHalf is the eight 16-weight group sums Σ(q+32)·y of one half (128
 // weights: ql[64], qh[32], activations y[128]) of a Q6_K super-block, as
 // [g0 g2 g4 g6 | g1 g3 g5 g7].
-func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16) archsimd.Int32x8 {
+func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16, k *q6KShifts) archsimd.Int32x8 {
 	ld := func(p unsafe.Pointer, off uintptr) archsimd.Uint8x32 {
 		return archsimd.LoadUint8x32((*[32]uint8)(unsafe.Add(p, off)))
 	}
@@ -287,25 +285,36 @@ func q6KHalf(ql, qh, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.
 	}
 	qlA, qlB, h := ld(ql, 0), ld(ql, 32), ld(qh, 0)
 	h16 := h.AsUint16x16()
-	q1 := qlA.And(m4).Or(h16.ShiftAllLeft(4).AsUint8x32().And(m30))
-	q2 := qlB.And(m4).Or(h16.ShiftAllLeft(2).AsUint8x32().And(m30))
-	q3 := qlA.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(h.And(m30))
-	q4 := qlB.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m4).Or(h16.ShiftAllRight(2).AsUint8x32().And(m30))
+	q1 := qlA.And(m4).Or(h16.Mul(k.x16).AsUint8x32().And(m30))
+	q2 := qlB.And(m4).Or(h16.Mul(k.x4).AsUint8x32().And(m30))
+	q3 := qlA.AsUint16x16().MulHigh(k.x4096).AsUint8x32().And(m4).Or(h.And(m30))
+	q4 := qlB.AsUint16x16().MulHigh(k.x4096).AsUint8x32().And(m4).Or(h16.MulHigh(k.x16384).AsUint8x32().And(m30))
 	return dot(q1, 0).AddPairsGrouped(dot(q2, 32)).AddPairsGrouped(dot(q3, 64).AddPairsGrouped(dot(q4, 96)))
 }
 
+// q6KShifts are the multipliers that shift 16-bit lanes (shl16x16,
+// shr16x16): ×16 and ×4 are << 4 and << 2, the high halves of ×4096 and
+// ×16384 >> 4 and >> 2.
+type q6KShifts struct{ x16, x4, x4096, x16384 archsimd.Uint16x16 }
+
 // q6KSuper adds one Q6_K super-block (x) times one Q8_K block (y) to acc.
 func q6KSuper(x, y unsafe.Pointer, m4, m30 archsimd.Uint8x32, ones archsimd.Int16x16, acc archsimd.Float32x8) archsimd.Float32x8 {
-	s0 := q6KHalf(x, unsafe.Add(x, 128), unsafe.Add(y, 4), m4, m30, ones)
-	s1 := q6KHalf(unsafe.Add(x, 64), unsafe.Add(x, 160), unsafe.Add(y, 4+128), m4, m30, ones)
+	k := q6KShifts{ // made once per super-block
+		x16: archsimd.BroadcastUint16x16(16), x4: archsimd.BroadcastUint16x16(4),
+		x4096: archsimd.BroadcastUint16x16(4096), x16384: archsimd.BroadcastUint16x16(16384),
+	}
+	s0 := q6KHalf(x, unsafe.Add(x, 128), unsafe.Add(y, 4), m4, m30, ones, &k)
+	s1 := q6KHalf(unsafe.Add(x, 64), unsafe.Add(x, 160), unsafe.Add(y, 4+128), m4, m30, ones, &k)
 	sc := archsimd.LoadInt8x16((*[16]int8)(unsafe.Add(x, 192)))
 	isum := s0.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder0)).ExtendLo8ToInt32()).
 		Add(s1.Mul(sc.PermuteOrZero(archsimd.LoadInt8x16(&q6KOrder1)).ExtendLo8ToInt32()))
 	corr := archsimd.LoadInt16x16((*[16]int16)(unsafe.Add(y, 4+256))).DotProductPairs(sc.ExtendToInt16())
-	isum = isum.Sub(corr.ShiftAllLeft(5))
-	d := gguf.F16ToF32(*(*uint16)(unsafe.Add(x, 208))) * *(*float32)(y)
-	return isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
+	isum = isum.Sub(corr.Mul(archsimd.BroadcastInt32x8(32)))
+	d := f16b8(*(*uint16)(unsafe.Add(x, 208))).Mul(f32b8(y))
+	return isum.ConvertToFloat32().MulAdd(d, acc)
 }
+
+func h16q(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
 
 // scalePair is 8 lanes of the int8 scale a then 8 lanes of b: after
 // VPMADDUBSW, int16 lanes 0..7 hold elements 0..15 of a 32-group (first
@@ -435,8 +444,7 @@ func dotQ2_KAVX512(n int, w, a []byte) float32 {
 	nb := n / 256
 	w, a = w[:84*nb], a[:q8KBlock*nb]
 	m3 := archsimd.BroadcastUint8x32(3)
-	var acc archsimd.Float32x8
-	var mins float32
+	var acc, mins archsimd.Float32x8
 	for i := 0; i < nb; i++ {
 		x, y := w[84*i:84*i+84], a[q8KBlock*i:q8KBlock*(i+1)]
 		sc := x[0:16]
@@ -448,17 +456,22 @@ func dotQ2_KAVX512(n int, w, a []byte) float32 {
 		for h := 0; h < 2; h++ {
 			qs := archsimd.LoadUint8x32Slice(x[16+32*h:]).AsUint16x16()
 			for k := 0; k < 4; k++ {
-				q := qs.ShiftAllRight(uint64(2 * k)).AsUint8x32().And(m3)
+				q := qs
+				if k > 0 {
+					q = shr16x16(qs, uint(2*k))
+				}
+				q8 := q.AsUint8x32().And(m3)
 				yv := archsimd.LoadUint8x32Slice(y[4+128*h+32*k:]).AsInt8x32()
 				s := 8*h + 2*k
-				isum = isum.Add(q.DotProductPairsSaturated(yv).DotProductPairs(scalePair(sc[s]&0xf, sc[s+1]&0xf)))
+				isum = isum.Add(q8.DotProductPairsSaturated(yv).DotProductPairs(scalePair(sc[s]&0xf, sc[s+1]&0xf)))
 			}
 		}
-		dy := f32At(y)
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x[80:])*dy), acc)
-		mins += half(x[82:]) * dy * float32(summs)
+		dy := f32b8(unsafe.Pointer(&y[0]))
+		acc = isum.ConvertToFloat32().MulAdd(f16b8(h16q(x[80:])).Mul(dy), acc)
+		mins = mins.Add(f16b8(h16q(x[82:])).Mul(dy).Mul(archsimd.BroadcastInt32x8(int32(summs)).ConvertToFloat32()))
 	}
-	return dotHsum8(acc) - mins
+	m := mins.GetLo().GetElem(0)
+	return dotHsum8(acc) - m
 }
 
 // dotQ3_KAVX512: q+4 = low2 | hbit<<2 is unsigned (0..7) for VPMADDUBSW; the
@@ -468,8 +481,7 @@ func dotQ3_KAVX512(n int, w, a []byte) float32 {
 	w, a = w[:110*nb], a[:q8KBlock*nb]
 	m3 := archsimd.BroadcastUint8x32(3)
 	one := archsimd.BroadcastUint8x32(1)
-	var acc archsimd.Float32x8
-	var excess float32
+	var acc, excess archsimd.Float32x8
 	var scales [16]int8
 	for i := 0; i < nb; i++ {
 		x, y := w[110*i:110*i+110], a[q8KBlock*i:q8KBlock*(i+1)]
@@ -484,18 +496,25 @@ func dotQ3_KAVX512(n int, w, a []byte) float32 {
 		for h := 0; h < 2; h++ {
 			qs := archsimd.LoadUint8x32Slice(x[32+32*h:]).AsUint16x16()
 			for k := 0; k < 4; k++ {
-				lo := qs.ShiftAllRight(uint64(2 * k)).AsUint8x32().And(m3)
-				hb := hm.ShiftAllRight(uint64(4*h + k)).AsUint8x32().And(one).AsUint16x16().ShiftAllLeft(2).AsUint8x32()
+				lo, hs := qs, hm
+				if k > 0 {
+					lo = shr16x16(qs, uint(2*k))
+				}
+				if 4*h+k > 0 {
+					hs = shr16x16(hm, uint(4*h+k))
+				}
+				hb := shl16x16(hs.AsUint8x32().And(one).AsUint16x16(), 2).AsUint8x32()
 				yv := archsimd.LoadUint8x32Slice(y[4+128*h+32*k:]).AsInt8x32()
 				s := 8*h + 2*k
-				isum = isum.Add(lo.Or(hb).DotProductPairsSaturated(yv).DotProductPairs(scalePair(byte(scales[s]), byte(scales[s+1]))))
+				isum = isum.Add(lo.AsUint8x32().And(m3).Or(hb).DotProductPairsSaturated(yv).DotProductPairs(scalePair(byte(scales[s]), byte(scales[s+1]))))
 			}
 		}
-		d := half(x[108:]) * f32At(y)
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d), acc)
-		excess += d * float32(4*corr)
+		d := f16b8(h16q(x[108:])).Mul(f32b8(unsafe.Pointer(&y[0])))
+		acc = isum.ConvertToFloat32().MulAdd(d, acc)
+		excess = excess.Add(d.Mul(archsimd.BroadcastInt32x8(int32(4 * corr)).ConvertToFloat32()))
 	}
-	return dotHsum8(acc) - excess
+	e := excess.GetLo().GetElem(0)
+	return dotHsum8(acc) - e
 }
 
 // dotQ5_KAVX512: as Q4_K with the fifth bit of sub-block j taken from bit j
@@ -505,12 +524,11 @@ func dotQ5_KAVX512(n int, w, a []byte) float32 {
 	w, a = w[:176*nb], a[:q8KBlock*nb]
 	m := archsimd.BroadcastUint8x32(0x0f)
 	one := archsimd.BroadcastUint8x32(1)
-	var acc archsimd.Float32x8
-	var mins float32
+	var acc, mins archsimd.Float32x8
 	for i := 0; i < nb; i++ {
 		x := w[176*i : 176*i+176]
 		y := a[q8KBlock*i : q8KBlock*(i+1)]
-		dy := f32At(y)
+		dy := f32b8(unsafe.Pointer(&y[0]))
 		qh := archsimd.LoadUint8x32Slice(x[16:48]).AsUint16x16()
 		var isum archsimd.Int32x8
 		summs := 0
@@ -519,18 +537,23 @@ func dotQ5_KAVX512(n int, w, a []byte) float32 {
 			sc1, m1 := scaleMinK4(2*g+1, x[4:16])
 			summs += m0*(q8KBsum(y, 4*g)+q8KBsum(y, 4*g+1)) + m1*(q8KBsum(y, 4*g+2)+q8KBsum(y, 4*g+3))
 			qv := archsimd.LoadUint8x32Slice(x[48+32*g:])
-			h0 := qh.ShiftAllRight(uint64(2 * g)).AsUint8x32().And(one).AsUint16x16().ShiftAllLeft(4).AsUint8x32()
-			h1 := qh.ShiftAllRight(uint64(2*g + 1)).AsUint8x32().And(one).AsUint16x16().ShiftAllLeft(4).AsUint8x32()
+			q0 := qh
+			if g > 0 {
+				q0 = shr16x16(qh, uint(2*g))
+			}
+			h0 := shl16x16(q0.AsUint8x32().And(one).AsUint16x16(), 4).AsUint8x32()
+			h1 := shl16x16(shr16x16(qh, uint(2*g+1)).AsUint8x32().And(one).AsUint16x16(), 4).AsUint8x32()
 			lo := qv.And(m).Or(h0)
-			hi := qv.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(m).Or(h1)
+			hi := shr16x16(qv.AsUint16x16(), 4).AsUint8x32().And(m).Or(h1)
 			y0 := archsimd.LoadUint8x32Slice(y[4+64*g:]).AsInt8x32()
 			y1 := archsimd.LoadUint8x32Slice(y[4+64*g+32:]).AsInt8x32()
 			p0 := lo.DotProductPairsSaturated(y0).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc0)))
 			p1 := hi.DotProductPairsSaturated(y1).DotProductPairs(archsimd.BroadcastInt16x16(int16(sc1)))
 			isum = isum.Add(p0).Add(p1)
 		}
-		acc = isum.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(half(x)*dy), acc)
-		mins += half(x[2:]) * dy * float32(summs)
+		acc = isum.ConvertToFloat32().MulAdd(f16b8(h16q(x)).Mul(dy), acc)
+		mins = mins.Add(f16b8(h16q(x[2:])).Mul(dy).Mul(archsimd.BroadcastInt32x8(int32(summs)).ConvertToFloat32()))
 	}
-	return dotHsum8(acc) - mins
+	mn := mins.GetLo().GetElem(0)
+	return dotHsum8(acc) - mn
 }
