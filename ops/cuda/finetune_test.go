@@ -29,14 +29,14 @@ func windows(toks []int32, n int) []data.Example {
 	return out
 }
 
-// A 3-step ladder and a 3-step xLadder finetune at -c 32 --batch 2 (-c 16
+// A 3-step ladder and a 3-step xLadder finetune at -c 32 --batch 2 (-c 8
 // on the simulator, see fullSize) on the device track the CPU run: losses within 1e-3 relative (the backbone's
 // hidden states agree to ~1e-4, see TestStoriesHidden, and three AdamW
 // steps at lr 1e-2 barely separate the runs), and the adapter the device
 // run writes decodes on the CPU within 1e-2 of the CPU run's adapter.
 func TestStoriesFinetune(t *testing.T) {
 	cpu, dev := loadBoth(t)
-	nCtx := 16
+	nCtx := 8
 	if fullSize() {
 		nCtx = 32
 	}

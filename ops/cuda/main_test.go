@@ -68,11 +68,13 @@ var (
 func realDevice() bool { return os.Getenv("LADDER_CUDA_TEST_DEVICE") == "real" }
 
 // fullSize (LADDER_CUDA_TEST_FULL=1, set by tools/gpu-check.sh) runs the
-// model tests at the sizes: perplexity at -c 64, finetunes at -c 32
-// --batch 2. The simulator interprets about 3.5M instructions a second on
-// one core, where a training step at -c 32 --batch 2 takes about 250M
-// (80 s) and perplexity at -c 64 over 2 chunks about 2 minutes, so the
-// normal suite runs them at -c 16.
+// model tests at the sizes: perplexity at -c 64, 16 greedy tokens,
+// finetunes at -c 32 --batch 2. The simulator interprets about 3.5M
+// instructions a second on one core: a training step at -c 32 --batch 2
+// takes about 250M (70 s), perplexity at -c 64 over 2 chunks about 2
+// minutes, one decoded token about 13M (the mat-vec kernel's warp sums on
+// 64-wide rows), so the normal suite runs perplexity at -c 16, 4 greedy
+// tokens and finetunes at -c 8 --batch 2.
 func fullSize() bool { return os.Getenv("LADDER_CUDA_TEST_FULL") == "1" }
 
 // newBackend returns a backend on device 0: the simulator's, or the
