@@ -105,7 +105,7 @@ type Backend interface {
 	Add(out, a, b Buffer, n, c int, bcast bool)
 	Accumulate(dst, src Buffer)                      // dst += src
 	AccumulateRows(dst, src Buffer, n, c int)        // dst (c) += Σ_rows src (n, c)
-	Mul(out, a, b Buffer, n, c int)                  // out = a ⊙ b, b (c) broadcast when len(b) = c
+	Mul(out, a, b Buffer, n, c int)                  // out (n, c) = a ⊙ b, b one row (c) repeated over the n rows
 	MulBackward(da, db, dout, a, b Buffer, n, c int) // da += dout⊙b; db += Σ dout⊙a
 	Scale(out, a Buffer, s float32)                  // out = s·a
 	ScaleAccumulate(dst, src Buffer, s float32)      // dst += s·src
@@ -155,7 +155,7 @@ type Backend interface {
 	CrossEntropy(loss, dlogits, logits Buffer, targets []int32, vocab int, scale float32, lossScale float64)
 	// LMHeadCE is CrossEntropy(hidden·headᵀ) in chunks: loss (1) = lossScale·Σ nll;
 	// nll (n), when not nil, each row's loss (0 when ignored); dhidden,
-	// when not nil, receives (not accumulates) dlogits·head with
+	// when not nil, accumulates (callers pass it zeroed) dlogits·head with
 	// dlogits = scale·(softmax − onehot).
 	// softCap > 0 caps the logits to softCap·tanh(logits/softCap) first
 	// (gemma2), dlogits then taken through the cap.
