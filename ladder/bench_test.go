@@ -1,10 +1,12 @@
 package ladder
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"ladder-engine/engine"
+	"ladder-engine/internal/fixtures"
 	"ladder-engine/ladder/data"
 )
 
@@ -74,4 +76,48 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkTrainStepModel is one ladder step (batch 1, -c 512, r = 8) of
+// $LADDER_BENCH_MODEL on tinyshakespeare, the training-throughput
+// case; compare its tokens/s with engine's BenchmarkPromptProcessing on the
+// same file. Skipped without the variable (the default fixture is too small
+// to say anything about speed).
+func BenchmarkTrainStepModel(b *testing.B) {
+	path := os.Getenv("LADDER_BENCH_MODEL")
+	if path == "" {
+		b.Skip("set LADDER_BENCH_MODEL to a model file (e.g. ladder-engine synth --preset 160m --type q4_0)")
+	}
+	m, err := engine.Load(path, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	enc := data.Encoder{Encode: m.Tok.Encode, BOS: m.Tok.BOS(), EOS: m.Tok.EOS(), AddBOS: m.Tok.AddBOS()}
+	ds, err := data.Load(fixtures.Path(b, "data/text/tinyshakespeare.txt"), "", enc,
+		data.Options{Context: 512, ValSplit: 0.1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := DefaultTrainOptions()
+	opts.Batch = 1
+	opts.Steps = 1 << 30
+	tr, err := NewTrainer(m, DefaultConfig(), opts, ds.Train, ds.Val[:1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Free()
+	if _, err := tr.TrainStep(); err != nil { // first step sizes the buffers
+		b.Fatal(err)
+	}
+	tokens := 0
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := tr.TrainStep()
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += r.Tokens
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
 }

@@ -193,11 +193,9 @@ func blockRowFloats(d, kv, ff, qd int64) int64 {
 // saved 1/rms.
 func noGradLayerFloats(d, kv, ff, qd int64) int64 { return blockRowFloats(d, kv, ff, qd) - 2 }
 
-// lmHeadScratch is the LM head's chunk of logits over rows (ops.lmHeadCE:
-// at most ceChunkFloats = 1<<22 values, at least one row).
+// lmHeadScratch is the LM head's chunk of logits over rows in training.
 func lmHeadScratch(b *engine.Hparams, rows int64) int64 {
-	v := int64(b.NVocab)
-	return 4 * v * max(1, min(rows, (1<<22)/v))
+	return 4 * int64(b.NVocab) * int64(ops.LMHeadChunkRows(b.NVocab, int(rows), true))
 }
 
 // sideParamCount is the number of values newSide lays out for h.

@@ -41,19 +41,21 @@ func softCap(x, c float32) float32 {
 }
 
 func AttentionForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, o *AttnOptions) {
-	var kT []float32
+	var kvT []float32
 	if n >= attnTransposeMin {
-		kT = make([]float32, headDim*nKV)
+		kvT = make([]float32, 2*headDim*nKV)
 	}
 	for h := 0; h < nHead; h++ {
-		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kT, o)
+		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kvT, o)
 	}
 }
 
-// attnTransposeMin is the number of queries from which a head's keys are
-// transposed first, so the scores of a query come from headDim axpys over
-// contiguous keys rather than nKV short dot products, each ending in a
-// horizontal sum. One query (generation) reads each key once: no gain.
+// attnTransposeMin is the number of queries from which a head's keys and
+// values are transposed first, so every product of a query runs along the
+// keys (headDim axpys for the scores, headDim dots for the output) rather
+// than over nKV vectors of headDim values, each a call that does little
+// when heads are narrow (the side network's are 8 wide). One query
+// (generation) reads each key once: no gain.
 const attnTransposeMin = 8
 
 // transposeHead writes dst (headDim, rows) from columns off..off+headDim of
@@ -67,71 +69,100 @@ func transposeHead(dst, src []float32, rows, stride, off, headDim int) {
 	}
 }
 
+// addTransposedHead adds src (headDim, rows) into columns off..off+headDim
+// of dst (rows, stride): transposeHead's inverse, accumulating.
+func addTransposedHead(dst, src []float32, rows, stride, off, headDim int) {
+	for j := 0; j < rows; j++ {
+		row := dst[j*stride+off : j*stride+off+headDim]
+		for d := range row {
+			row[d] += src[d*rows+j]
+		}
+	}
+}
+
+// dotsT writes out[d] = Σ_j x[j]·mT[d, lo+j] for the headDim rows of mT
+// (headDim, stride): a row of probabilities or score gradients times the
+// transposed values or keys, four dimensions per pass over x.
+func dotsT(out, x, mT []float32, stride, lo int) {
+	n, hd := len(x), len(out)
+	d := 0
+	for ; d+4 <= hd; d += 4 {
+		out[d], out[d+1], out[d+2], out[d+3] = dot4F32(mT[d*stride+lo:], mT[(d+1)*stride+lo:],
+			mT[(d+2)*stride+lo:], mT[(d+3)*stride+lo:], x)
+	}
+	for ; d < hd; d++ {
+		out[d] = dotF32(x, mT[d*stride+lo:d*stride+lo+n])
+	}
+}
+
 // attentionHeadForward does one query head of AttentionForward, so the heads
 // can be spread over workers (each head writes its own columns of out and
-// its own (n, nKV) slab of att). kT is scratch (headDim, nKV) for the
-// transposed keys, or nil to take dot products with the keys as they are.
-func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kT []float32, o *AttnOptions) {
+// its own (n, nKV) slab of att). kvT is scratch (2, headDim, nKV) for the
+// transposed keys and values, or nil to work with them as they are.
+// Probabilities are softmaxRow's (the vector exp of the inference path).
+func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kvT []float32, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	hkv := h / (nHead / nHeadKV)
 	scale, sCap, window := o.resolve(headDim)
-	if kT != nil {
+	var kT, vT []float32
+	if kvT != nil {
+		kT, vT = kvT[:headDim*nKV], kvT[headDim*nKV:2*headDim*nKV]
 		transposeHead(kT, k, nKV, kvw, hkv*headDim, headDim)
+		transposeHead(vT, v, nKV, kvw, hkv*headDim, headDim)
 	}
 	for i := 0; i < n; i++ {
 		qi := q[i*qw+h*headDim : i*qw+h*headDim+headDim]
 		a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
-		last := pos0 + i // last visible key
-		if last >= nKV {
-			last = nKV - 1
-		}
+		last := min(pos0+i, nKV-1) // last visible key
 		first := firstKey(pos0+i, window)
 		if kT != nil {
-			s := a[:last+1]
+			s := a[first : last+1]
 			clear(s)
 			for d, x := range qi {
-				axpyF32(s, x, kT[d*nKV:])
+				axpyF32(s, x, kT[d*nKV+first:])
 			}
 		} else {
-			for j := 0; j <= last; j++ {
+			for j := first; j <= last; j++ {
 				a[j] = dotF32(qi, k[j*kvw+hkv*headDim:j*kvw+hkv*headDim+headDim])
 			}
 		}
-		maxv := float32(math.Inf(-1))
-		for j := first; j <= last; j++ {
-			s := a[j]
-			if sCap > 0 {
-				s = softCap(s, sCap)
-			}
-			s *= scale
-			a[j] = s
-			if s > maxv {
-				maxv = s
+		if sCap > 0 {
+			for j := first; j <= last; j++ {
+				a[j] = softCap(a[j], sCap)
 			}
 		}
-		var sum float64
-		for j := first; j <= last; j++ {
-			e := expf(a[j] - maxv)
-			a[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		for j := first; j <= last; j++ {
-			a[j] *= inv
-		}
+		p := a[first : last+1]
+		softmaxRow(p, scale, false)
 		clear(a[:first])
-		for j := last + 1; j < nKV; j++ {
-			a[j] = 0
-		}
+		clear(a[last+1:])
 		oi := out[i*qw+h*headDim : i*qw+h*headDim+headDim]
-		for d := range oi {
-			oi[d] = 0
+		if vT != nil {
+			dotsT(oi, p, vT, nKV, first)
+			continue
 		}
+		clear(oi)
 		for j := first; j <= last; j++ {
 			axpyF32(oi, a[j], v[j*kvw+hkv*headDim:j*kvw+hkv*headDim+headDim])
 		}
 	}
 }
+
+// attnBackScratch is one worker's scratch for attentionKVHeadBackward:
+// four (headDim, nKV) slabs (keys and values transposed, dk and dv
+// accumulated transposed) and three rows of nKV.
+type attnBackScratch struct {
+	kT, vT, dkT, dvT []float32
+	dp, ds, kq       []float32
+}
+
+func newAttnBackScratch(buf []float32, headDim, nKV int) attnBackScratch {
+	slab := headDim * nKV
+	return attnBackScratch{kT: buf[:slab], vT: buf[slab : 2*slab], dkT: buf[2*slab : 3*slab], dvT: buf[3*slab : 4*slab],
+		dp: buf[4*slab : 4*slab+nKV], ds: buf[4*slab+nKV : 4*slab+2*nKV], kq: buf[4*slab+2*nKV : 4*slab+3*nKV]}
+}
+
+// attnBackScratchLen is the floats newAttnBackScratch takes.
+func attnBackScratchLen(headDim, nKV int) int { return 4*headDim*nKV + 3*nKV }
 
 // attentionKVHeadBackward accumulates the gradients of one kv head and all
 // the query heads that share it, so workers given different kv heads never
@@ -141,56 +172,76 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 //
 // With a soft-cap c, dS is further multiplied by 1 − tanh²(kq/c), kq
 // recomputed from q and k. Masked keys have P = 0, so they get nothing.
+// Every product runs along the keys of a query row (keys and values
+// transposed; dk and dv gathered transposed and added at the end), as in
+// attentionHeadForward.
 //
 // Shapes as in AttentionForward; dq, dk, dv may be nil when not wanted.
-// datt is scratch (nKV), vT scratch (headDim, nKV) for the transposed values.
-func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, hkv int, datt, vT []float32, o *AttnOptions) {
+func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, hkv int, sc attnBackScratch, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	group := nHead / nHeadKV
-	scale, sCap, _ := o.resolve(headDim)
-	transposeHead(vT, v, nKV, kvw, hkv*headDim, headDim)
+	scale, sCap, window := o.resolve(headDim)
+	transposeHead(sc.kT, k, nKV, kvw, hkv*headDim, headDim)
+	transposeHead(sc.vT, v, nKV, kvw, hkv*headDim, headDim)
+	if dk != nil {
+		clear(sc.dkT)
+	}
+	if dv != nil {
+		clear(sc.dvT)
+	}
+	dqi := make([]float32, headDim)
 	for h := hkv * group; h < (hkv+1)*group; h++ {
 		for i := 0; i < n; i++ {
 			a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
-			last := pos0 + i
-			if last >= nKV {
-				last = nKV - 1
-			}
-			do := dout[i*qw+h*headDim : i*qw+h*headDim+headDim]
-			// datt = dout_i · v_j for every visible j, from the transposed values.
-			dp := datt[:last+1]
+			last := min(pos0+i, nKV-1)
+			first := firstKey(pos0+i, window)
+			p := a[first : last+1]
+			qoff := i*qw + h*headDim
+			do := dout[qoff : qoff+headDim]
+			qi := q[qoff : qoff+headDim]
+			// dP = dout_i · v_j for every visible j; dv_j += P_ij · dout_i.
+			dp := sc.dp[first : last+1]
 			clear(dp)
 			for d, g := range do {
-				axpyF32(dp, g, vT[d*nKV:])
-			}
-			var rowsum float32
-			for j, s := range dp {
-				rowsum += s * a[j]
-				if dv != nil && a[j] != 0 {
-					off := j*kvw + hkv*headDim
-					axpyF32(dv[off:off+headDim], a[j], do)
+				axpyF32(dp, g, sc.vT[d*nKV+first:])
+				if dv != nil {
+					axpyF32(sc.dvT[d*nKV+first:d*nKV+last+1], g, p)
 				}
 			}
-			qoff := i*qw + h*headDim
-			qi := q[qoff : qoff+headDim]
-			for j := 0; j <= last; j++ {
-				ds := a[j] * (datt[j] - rowsum) * scale
-				if ds == 0 {
-					continue
+			rowsum := dotF32(dp, p)
+			ds := sc.ds[first : last+1]
+			for j, pj := range p {
+				ds[j] = pj * (dp[j] - rowsum) * scale
+			}
+			if sCap > 0 {
+				kq := sc.kq[first : last+1]
+				clear(kq)
+				for d, x := range qi {
+					axpyF32(kq, x, sc.kT[d*nKV+first:])
 				}
-				off := j*kvw + hkv*headDim
-				if sCap > 0 {
-					t := float32(math.Tanh(float64(dotF32(qi, k[off:off+headDim]) / sCap)))
-					ds *= 1 - t*t
+				for j, s := range kq {
+					t := float32(math.Tanh(float64(s / sCap)))
+					ds[j] *= 1 - t*t
 				}
-				if dq != nil {
-					axpyF32(dq[qoff:qoff+headDim], ds, k[off:off+headDim])
+			}
+			if dq != nil {
+				dotsT(dqi, ds, sc.kT, nKV, first)
+				for d, g := range dqi {
+					dq[qoff+d] += g
 				}
-				if dk != nil {
-					axpyF32(dk[off:off+headDim], ds, qi)
+			}
+			if dk != nil {
+				for d, x := range qi {
+					axpyF32(sc.dkT[d*nKV+first:d*nKV+last+1], x, ds)
 				}
 			}
 		}
+	}
+	if dk != nil {
+		addTransposedHead(dk, sc.dkT, nKV, kvw, hkv*headDim, headDim)
+	}
+	if dv != nil {
+		addTransposedHead(dv, sc.dvT, nKV, kvw, hkv*headDim, headDim)
 	}
 }
 
@@ -238,20 +289,20 @@ func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int, o *At
 func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	slab := nHead * n * nKV // probabilities of one sequence
-	var kT []float32        // per worker (headDim, nKV)
+	var kvT []float32       // per worker (2, headDim, nKV)
 	if n >= attnTransposeMin {
-		kT = scratch(p.Threads() * headDim * nKV)
-		defer freeScratch(kT)
+		kvT = scratch(p.Threads() * 2 * headDim * nKV)
+		defer freeScratch(kvT)
 	}
 	p.ForWorker(nSeq*nHead, 1, func(worker, lo, hi int) {
-		var kTw []float32
-		if kT != nil {
-			kTw = kT[worker*headDim*nKV : (worker+1)*headDim*nKV]
+		var kvTw []float32
+		if kvT != nil {
+			kvTw = kvT[worker*2*headDim*nKV : (worker+1)*2*headDim*nKV]
 		}
 		for u := lo; u < hi; u++ {
 			s, h := u/nHead, u%nHead
 			attentionHeadForward(out[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:],
-				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kTw, o)
+				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kvTw, o)
 		}
 	})
 }
@@ -262,17 +313,16 @@ func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, n
 func attentionBackwardBatch(p *Pool, dq, dk, dv, dout, q, k, v, att []float32, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	slab := nHead * n * nKV
-	datt := scratch(p.Threads() * nKV)
-	defer freeScratch(datt)
-	vT := scratch(p.Threads() * headDim * nKV)
-	defer freeScratch(vT)
+	per := attnBackScratchLen(headDim, nKV)
+	buf := scratch(p.Threads() * per)
+	defer freeScratch(buf)
 	p.ForWorker(nSeq*nHeadKV, 1, func(worker, lo, hi int) {
+		sc := newAttnBackScratch(buf[worker*per:(worker+1)*per], headDim, nKV)
 		for u := lo; u < hi; u++ {
 			s, hkv := u/nHeadKV, u%nHeadKV
 			attentionKVHeadBackward(sub(dq, s*n*qw), sub(dk, s*nKV*kvw), sub(dv, s*nKV*kvw),
 				dout[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:], att[s*slab:],
-				n, nKV, nHead, nHeadKV, headDim, pos0, hkv,
-				datt[worker*nKV:worker*nKV+nKV], vT[worker*headDim*nKV:(worker+1)*headDim*nKV], o)
+				n, nKV, nHead, nHeadKV, headDim, pos0, hkv, sc, o)
 		}
 	})
 }

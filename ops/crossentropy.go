@@ -10,10 +10,28 @@ import (
 // the remaining tokens (0 when none remain).
 
 // ceChunkFloats bounds the logits LMHeadCrossEntropy holds at once
-// (16 MiB): with vocabularies of 32k–150k that is 28–128 rows per chunk,
-// enough rows that the head's weights stream from memory a few times per
-// batch, not once per token.
-var ceChunkFloats = 1 << 22 // a variable so tests can force many chunks
+// (16 MiB) when no gradient is wanted (evaluation): with vocabularies of
+// 32k–150k that is 28–128 rows per chunk, enough rows that the head's
+// weights stream from memory a few times per batch, not once per token.
+// Training takes chunks of up to ceTrainChunkFloats (64 MiB, a 512-token
+// sequence of a 32k vocabulary in one chunk): each chunk dequantizes the
+// head twice (logits, then dhidden), which at 128 rows cost about a third
+// of the products themselves.
+var (
+	ceChunkFloats      = 1 << 22 // variables so tests can force many chunks
+	ceTrainChunkFloats = 1 << 24
+)
+
+// LMHeadChunkRows is the rows of logits lmHeadCE holds at once for n rows
+// of a vocab-sized head, with a gradient (train) or without; the memory
+// planner counts 4·vocab bytes per row.
+func LMHeadChunkRows(vocab, n int, train bool) int {
+	f := ceChunkFloats
+	if train {
+		f = ceTrainChunkFloats
+	}
+	return max(1, min(n, f/vocab))
+}
 
 // logSoftmaxRow returns the row's maximum and log Σ exp(x−max) (the sum in
 // double, as ggml's softmax), so that log p_j = x_j − max − lse.
@@ -186,7 +204,7 @@ func LMHeadNLL(nll []float32, hidden *Tensor, n int, head *Matrix, softCap float
 // the logits first (and dlogits goes back through the cap).
 func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, softCap float32, targets []int32, scale float32) float64 {
 	vocab, d := head.Rows, head.Cols
-	chunk := max(1, min(n, ceChunkFloats/vocab))
+	chunk := LMHeadChunkRows(vocab, n, dhidden != nil)
 	logits := scratch(chunk * vocab)
 	defer freeScratch(logits)
 	rowLoss := make([]float64, chunk)

@@ -238,8 +238,8 @@ func TestLMHeadCrossEntropyMatchesUnfused(t *testing.T) {
 
 func lmHeadMatchesUnfused(t *testing.T, softCap float32) {
 	const d, vocab, n = 8, 50, 7
-	defer func(old int) { ceChunkFloats = old }(ceChunkFloats)
-	ceChunkFloats = 3 * vocab // three rows per chunk
+	defer func(old, oldTrain int) { ceChunkFloats, ceTrainChunkFloats = old, oldTrain }(ceChunkFloats, ceTrainChunkFloats)
+	ceChunkFloats, ceTrainChunkFloats = 3*vocab, 3*vocab // three rows per chunk
 	head := NewMatrixF32("output", vocab, d, gcRand(1, vocab*d, 0.5))
 	hidden := gcParam(2, 1, n, d)
 	targets := []int32{5, -100, vocab - 1, 0, 17, -100, 33}

@@ -84,6 +84,12 @@ func TestOpGradients(t *testing.T) {
 		// gemma2's options: soft-capped scores, a query scale, a sliding window of 2.
 		g := &AttnOptions{Scale: 0.7, SoftCap: 1.5, Window: 2}
 		add("Attention/softcap+window", func(tp *Tape) *Tensor { return tp.Attention(q, k, v, 2, 4, 2, 0, g) }, []string{"q", "k", "v"}, q, k, v)
+		// One sequence of 10 ≥ attnTransposeMin tokens (keys and values
+		// transposed in forward), head size 6 (dotsT's tail after 4).
+		q3, k3, v3 := gcParam(40, 1, 10, 24), gcParam(41, 1, 10, 12), gcParam(42, 1, 10, 12)
+		add("Attention/transposed", func(tp *Tape) *Tensor { return tp.Attention(q3, k3, v3, 1, 4, 2, 0, nil) }, []string{"q", "k", "v"}, q3, k3, v3)
+		g3 := &AttnOptions{SoftCap: 2, Window: 3}
+		add("Attention/transposed softcap+window", func(tp *Tape) *Tensor { return tp.Attention(q3, k3, v3, 1, 4, 2, 0, g3) }, []string{"q", "k", "v"}, q3, k3, v3)
 	}
 	{
 		g, u := gcParam(23, 2, 3, 6), gcParam(24, 1, 3, 6)
