@@ -3,14 +3,15 @@
 # data and budget. tinyshakespeare: first 90% (cut at a line end) to train,
 # last 10% held out, -c 128, STEPS steps of 8 sequences (609 = one epoch),
 # held-out perplexity over the first 100 chunks; SST-2: 200 steps of 16
-# sentences, dev accuracy with its 95% interval.
+# sentences (SST2_STEPS; 4210 = one epoch), dev accuracy with its 95% interval.
 # Usage: ./bench-accuracy.sh [WORKDIR, default runs/accuracy] (needs bin/ladder-engine: ./build.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
-FIX=${LADDER_FIXTURES:-../shared}
-LE=$PWD/bin/ladder-engine
+FIX=$(cd "${LADDER_FIXTURES:-../shared}" && pwd) # absolute: the runs below cd into WORKDIR
+LE=${LE:-$PWD/bin/ladder-engine}
 M=$FIX/models/stories260K/stories260K.gguf
 STEPS=${STEPS:-150}
+SST2_STEPS=${SST2_STEPS:-200}
 W=${1:-runs/accuracy}
 mkdir -p "$W" && cd "$W"
 python3 - "$FIX/data/text/tinyshakespeare.txt" <<'PY'
@@ -26,7 +27,7 @@ for method in lora ladder xladder; do
 		--eval-every 100000 --dir run-$method --summary-json $method.json -t 1 > $method.log 2>&1
 	"$LE" perplexity "$M" -f heldout.txt -c 128 --adapter run-$method/adapter.gguf --chunks 100 -t 1 > $method.ppl 2>&1
 	"$LE" finetune "$M" --data "$FIX/data/sst2/train.tsv" --val-data "$FIX/data/sst2/dev.tsv" --val-batches 2 -c 64 --batch 16 \
-		--steps 200 --lr 3e-3 --method $method --eval-every 100000 --dir sst2-$method --summary-json sst2-$method.json -t 1 > sst2-$method.log 2>&1
+		--steps "$SST2_STEPS" --lr 3e-3 --method $method --eval-every 100000 --dir sst2-$method --summary-json sst2-$method.json -t 1 > sst2-$method.log 2>&1
 	"$LE" eval "$M" --adapter sst2-$method/adapter.gguf --task classify --data "$FIX/data/sst2/dev.tsv" --json -t 1 > sst2-$method.eval 2>&1
 done
 grep -H "Final estimate" ./*.ppl

@@ -7,9 +7,12 @@
 #  2. adapters made with known values (f32, f16, bf16) by the engine's test
 #     TestLoRAAdapterMatchesMergedWeights: llama-perplexity --lora gives
 #     ours within 0.1%.
-# Needs the llama.cpp tools of ../shared/llama.cpp/bin, built for AVX-512
-# (they die with SIGILL on AVX2-only CPUs), and bin/ladder-engine (build.sh).
-# Usage: ./check-llamacpp-lora.sh [WORKDIR]
+# Needs llama.cpp's tools (llama-perplexity, llama-export-lora) built for
+# this CPU: ../shared/llama.cpp/bin by default, which is built for AVX-512
+# and dies with SIGILL elsewhere; LLAMA_BIN=DIR points at another build of
+# the same commit (c392e50, e.g. built natively with its CMake). Also needs
+# bin/ladder-engine (build.sh).
+# Usage: [LLAMA_BIN=DIR] ./check-llamacpp-lora.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")"
 FIX=${LADDER_FIXTURES:-../shared}
