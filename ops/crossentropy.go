@@ -36,6 +36,13 @@ func LMHeadChunkRows(vocab, n int, train bool) int {
 // logSoftmaxRow returns the row's maximum and log Σ exp(x−max) (the sum in
 // double, as ggml's softmax), so that log p_j = x_j − max − lse.
 func logSoftmaxRow(x []float32) (maxv, lse float32) {
+	if maxv, lse, ok := logSoftmaxFast(x); ok {
+		return maxv, lse
+	}
+	return logSoftmaxRowGo(x)
+}
+
+func logSoftmaxRowGo(x []float32) (maxv, lse float32) {
 	maxv = float32(math.Inf(-1))
 	for _, v := range x {
 		if v > maxv {
@@ -54,7 +61,14 @@ func logSoftmaxRow(x []float32) (maxv, lse float32) {
 // capGrad: x are soft-capped logits c·tanh(z/c) (c = capGrad > 0) and dx is
 // taken back to z, times 1 − (x/c)².
 func crossentropyRow(dx, x []float32, target int32, scale, capGrad float32) float64 {
-	maxv, lse := logSoftmaxRow(x)
+	if loss, ok := crossentropyFast(dx, x, target, scale, capGrad); ok {
+		return loss
+	}
+	return crossentropyRowGo(dx, x, target, scale, capGrad)
+}
+
+func crossentropyRowGo(dx, x []float32, target int32, scale, capGrad float32) float64 {
+	maxv, lse := logSoftmaxRowGo(x)
 	loss := float64(maxv) + float64(lse) - float64(x[target])
 	if dx != nil {
 		tFactor := float32(1)

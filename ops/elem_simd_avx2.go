@@ -65,31 +65,8 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 	}
 	// e = exp(x − max) in place; each 8 values' sum in ggml's order ((hi+lo)
 	// lane-wise, then (0+2)+(1+3)) is formed in vector registers, kept in
-	// hs, and added into the double sum in order after VZEROUPPER, 64 at a
-	// time
-	var hs [64 + 3]float32
-	var sum float64
-	i = 0
-	for i+8 <= n {
-		mx := bcast8(maxv)
-		nb := 0
-		for ; nb < 64 && i+8 <= n; nb, i = nb+1, i+8 {
-			v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
-			v.StoreSlice(x[i : i+8])
-			q := v.GetHi().Add(v.GetLo())
-			q = q.Add(q.SelectFromPair(2, 3, 2, 3, q))
-			q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[nb : nb+4])
-		}
-		archsimd.ClearAVXUpperBits()
-		for _, h := range hs[:nb] {
-			sum += float64(h)
-		}
-	}
-	for ; i < n; i++ {
-		e := float32(math.Exp(float64(x[i] - maxv)))
-		x[i] = e
-		sum += float64(e)
-	}
+	// hs, and added into the double sum in order, 64 at a time.
+	sum := expSumAVX2(x, x, maxv)
 	inv := float32(1 / sum)
 	iv := bcast8(inv)
 	i = 0
@@ -106,6 +83,95 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 		if round16 {
 			x[i] = roundF16One(x[i])
 		}
+	}
+}
+
+// expSumBlocksAVX2 is softmaxRowAVX2's exp pass over up to 64 blocks of 8
+// at the start of x: dst = exp(x − mx) (dst may be x, or nil to keep only
+// the sums), each block's sum (ggml's order) in hs; it returns the blocks
+// done. A function of its own so that no scalar float is live across the
+// expV8 calls: the compiler reloads such values with legacy-SSE moves while
+// the upper halves of the vector registers are dirty, which on this
+// machine (AMD EPYC, AVX2) made the loop 7× slower. It ends with
+// VZEROUPPER for the scalar code after it. Not inlined: that would bring
+// the caller's scalars back into the loop.
+//
+//go:noinline
+func expSumBlocksAVX2(dst, x []float32, mx archsimd.Float32x8, hs *[64 + 3]float32) int {
+	nb := 0
+	for i := 0; nb < 64 && i+8 <= len(x); nb, i = nb+1, i+8 {
+		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
+		if dst != nil {
+			v.StoreSlice(dst[i : i+8])
+		}
+		q := v.GetHi().Add(v.GetLo())
+		q = q.Add(q.SelectFromPair(2, 3, 2, 3, q))
+		q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[nb : nb+4])
+	}
+	archsimd.ClearAVXUpperBits()
+	return nb
+}
+
+// expSumAVX2 returns Σ exp(x − maxv) (each 8 values summed in float, as
+// ggml's softmax, those sums in double) and, with dst, writes the exps
+// there (dst may be x).
+func expSumAVX2(dst, x []float32, maxv float32) float64 {
+	var hs [64 + 3]float32
+	var sum float64
+	mx := bcast8(maxv)
+	i := 0
+	for i+8 <= len(x) {
+		var d []float32
+		if dst != nil {
+			d = dst[i:]
+		}
+		nb := expSumBlocksAVX2(d, x[i:], mx, &hs)
+		i += 8 * nb
+		for _, h := range hs[:nb] {
+			sum += float64(h)
+		}
+	}
+	for ; i < len(x); i++ {
+		e := float32(math.Exp(float64(x[i] - maxv)))
+		if dst != nil {
+			dst[i] = e
+		}
+		sum += float64(e)
+	}
+	return sum
+}
+
+// maxAVX2 is the largest value of x (−Inf when empty).
+//
+//go:noinline
+func maxAVX2(x []float32) float32 {
+	maxv := float32(math.Inf(-1))
+	i := 0
+	if len(x) >= 8 {
+		mv := bcast8(maxv)
+		for ; i+8 <= len(x); i += 8 {
+			mv = mv.Max(archsimd.LoadFloat32x8Slice(x[i : i+8]))
+		}
+		maxv = hmaxV8(mv) // ends with VZEROUPPER
+	}
+	for ; i < len(x); i++ {
+		maxv = max(maxv, x[i])
+	}
+	return maxv
+}
+
+// scaleAVX2 multiplies x by a.
+//
+//go:noinline
+func scaleAVX2(x []float32, a float32) {
+	va := bcast8(a)
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		archsimd.LoadFloat32x8Slice(x[i : i+8]).Mul(va).StoreSlice(x[i : i+8])
+	}
+	archsimd.ClearAVXUpperBits()
+	for ; i < len(x); i++ {
+		x[i] *= a
 	}
 }
 

@@ -380,3 +380,54 @@ func TestDotF16AVX2Variants(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossEntropyAVX2: the vectorised log-softmax and cross-entropy (loss
+// and dlogits, in place and into another buffer) against the Go row
+// functions, on odd lengths, targets at both ends and at the maximum,
+// rows of one repeated value and rows with a huge spread.
+func TestCrossEntropyAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, n := range []int{8, 9, 15, 16, 17, 100, 513, 4099, 32000} {
+		for c := 0; c < 4; c++ {
+			x := make([]float32, n)
+			for i := range x {
+				switch c {
+				case 0:
+					x[i] = float32(rng.NormFloat64() * 3)
+				case 1:
+					x[i] = 2.5 // all equal: uniform softmax
+				case 2:
+					x[i] = float32(rng.NormFloat64() * 80) // most exps underflow
+				default:
+					x[i] = float32(rng.NormFloat64()*3) - 40
+				}
+			}
+			for _, target := range []int32{0, int32(n - 1), int32(n / 2)} {
+				m1, l1, ok := logSoftmaxFast(x)
+				m2, l2 := logSoftmaxRowGo(x)
+				if !ok || m1 != m2 || math.Abs(float64(l1-l2)) > 1e-6*math.Max(1, math.Abs(float64(l2))) {
+					t.Fatalf("n %d case %d: logSoftmax (%g, %g), want (%g, %g)", n, c, m1, l1, m2, l2)
+				}
+				for _, inPlace := range []bool{false, true} {
+					want := make([]float32, n)
+					wantLoss := crossentropyRowGo(want, x, target, 0.25, 0)
+					in := append([]float32(nil), x...)
+					got := make([]float32, n)
+					if inPlace {
+						got = in
+					}
+					loss, ok := crossentropyFast(got, in, target, 0.25, 0)
+					if !ok || math.Abs(loss-wantLoss) > 1e-5*math.Max(1, math.Abs(wantLoss)) {
+						t.Fatalf("n %d case %d target %d: loss %g, want %g", n, c, target, loss, wantLoss)
+					}
+					for i := range got {
+						if math.Abs(float64(got[i]-want[i])) > 2e-6*math.Abs(float64(want[i]))+1e-12 {
+							t.Fatalf("n %d case %d target %d in place %v: dx[%d] = %g, want %g", n, c, target, inPlace, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
