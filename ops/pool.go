@@ -15,8 +15,19 @@ import (
 type Pool struct {
 	threads int
 	mu      sync.Mutex // one loop at a time
-	wake    []chan *poolJob
 	job     poolJob
+
+	// Dispatch: a loop is published by bumping epoch; workers spin on it
+	// for a while after their last loop (a decode step runs a hundred
+	// short loops, and waking a parked goroutine costs tens of
+	// microseconds each time), then sleep on wake until the next epoch.
+	epoch    atomic.Uint64
+	pending  atomic.Int32 // workers yet to finish with the current loop
+	sleepMu  sync.Mutex
+	wake     *sync.Cond
+	sleepers atomic.Int32
+	closed   atomic.Bool
+	done     sync.WaitGroup // the workers, for Close
 
 	// matmul scratch (activation rows encoded for the dot kernel), reused
 	// across calls; guarded by mmu because MatMul runs For inside it.
@@ -26,38 +37,46 @@ type Pool struct {
 	gemm    gemmScratch // batched matmul buffers (matmul_gemm.go)
 }
 
-// poolJob is one For loop: workers grab chunks [next, next+chunk) until n.
+// poolJob is one For loop: workers 1..helpers grab chunks
+// [next, next+chunk) until n, as does the caller (worker 0).
 type poolJob struct {
 	n, chunk int
+	helpers  int
 	next     atomic.Int64
 	fn       func(worker, lo, hi int)
-	wg       sync.WaitGroup
 }
+
+// poolSpin is how many polls of the epoch a worker makes before it sleeps
+// (with a pause instruction between polls: about 100 µs).
+const poolSpin = 4000
 
 // NewPool starts threads-1 workers (threads <= 0 means runtime.NumCPU()).
 func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, wake: make([]chan *poolJob, threads-1)}
-	for i := range p.wake {
-		ch := make(chan *poolJob)
-		p.wake[i] = ch
-		go poolWorker(i+1, ch)
+	p := &Pool{threads: threads}
+	p.wake = sync.NewCond(&p.sleepMu)
+	p.done.Add(threads - 1)
+	for i := 1; i < threads; i++ {
+		go p.worker(i)
 	}
 	p.workBuf = make([][]float32, threads)
 	return p
 }
 
-// Close stops the workers and releases the scratch buffers (counted as
-// Scratch); the pool must not be used afterwards.
+// Close stops the workers and releases the pool's scratch. The pool must
+// not be used afterwards.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, ch := range p.wake {
-		close(ch)
+	if !p.closed.Swap(true) {
+		p.sleepMu.Lock()
+		p.epoch.Add(1)
+		p.wake.Broadcast()
+		p.sleepMu.Unlock()
+		p.done.Wait()
 	}
-	p.wake = nil
 	p.mmu.Lock()
 	defer p.mmu.Unlock()
 	bytes := int64(cap(p.actBuf)) + 4*int64(cap(p.gemm.act))
@@ -71,16 +90,56 @@ func (p *Pool) Close() {
 	p.actBuf, p.workBuf, p.gemm = nil, nil, gemmScratch{}
 }
 
-// Threads is the number of workers, the caller included.
+// Threads is the pool's size (workers plus the caller).
 func (p *Pool) Threads() int { return p.threads }
 
-func poolWorker(id int, ch chan *poolJob) {
-	for j := range ch {
-		j.run(id)
-		j.wg.Done()
+// worker runs the loops it is given a part of: it waits for the epoch to
+// move (spinning, then asleep), takes part when its id is within the
+// loop's helpers, and acknowledges every loop, taking part or not, so the
+// caller never changes the job while a worker may still read it.
+func (p *Pool) worker(id int) {
+	defer p.done.Done()
+	var seen uint64 // the epoch at NewPool: a loop may be published before this goroutine runs
+	for {
+		e := p.epoch.Load()
+		for spins := 0; e == seen; spins++ {
+			if spins < poolSpin {
+				pollPause(spins)
+				e = p.epoch.Load()
+				continue
+			}
+			p.sleepMu.Lock()
+			p.sleepers.Add(1)
+			for e = p.epoch.Load(); e == seen; e = p.epoch.Load() {
+				p.wake.Wait()
+			}
+			p.sleepers.Add(-1)
+			p.sleepMu.Unlock()
+		}
+		seen = e
+		if p.closed.Load() {
+			return
+		}
+		if j := &p.job; id <= j.helpers {
+			j.run(id)
+		}
+		p.pending.Add(-1)
 	}
 }
 
+// pollPause is the wait between two polls of a spin loop: a PAUSE, and
+// every 64 polls a yield to the scheduler, so that spinning goroutines
+// never hold a processor that a pool larger than GOMAXPROCS (or another
+// job) needs for long.
+func pollPause(spins int) {
+	if spins%64 == 63 {
+		runtime.Gosched()
+		return
+	}
+	procyield()
+}
+
+// run takes chunks of the loop until none is left.
 func (j *poolJob) run(worker int) {
 	for {
 		lo := int(j.next.Add(int64(j.chunk))) - j.chunk
@@ -91,17 +150,14 @@ func (j *poolJob) run(worker int) {
 	}
 }
 
-// For splits [0,n) into contiguous chunks and runs fn on them over the
-// workers, returning when all are done. Chunks are handed out on demand
-// (a few per worker) so a worker slowed by another process does not hold
-// up the loop.
+// For splits [0, n) into chunks run by the pool's workers and the caller;
+// it returns when all are done. fn gets disjoint [lo, hi) ranges.
 func (p *Pool) For(n int, fn func(lo, hi int)) {
 	p.ForWorker(n, 1, func(_, lo, hi int) { fn(lo, hi) })
 }
 
-// ForWorker is For with the worker index (0..Threads()-1) passed to fn, for
-// per-worker scratch, and chunks that are multiples of align (the last one
-// may be shorter), for splits that must respect quantization blocks.
+// ForWorker is For with the worker's index (0..Threads()-1, for per-worker
+// scratch) and chunk boundaries at multiples of align (e.g. quant blocks).
 func (p *Pool) ForWorker(n, align int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
@@ -114,21 +170,25 @@ func (p *Pool) ForWorker(n, align int, fn func(worker, lo, hi int)) {
 		fn(0, 0, n)
 		return
 	}
-	// About four chunks per worker: enough to balance, few enough that the
-	// atomic counter costs nothing next to the work.
+	// About four chunks per worker: balance without much contention.
 	perChunk := max(1, units/(4*p.threads))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j := &p.job
 	j.n, j.chunk, j.fn = n, perChunk*align, fn
+	j.helpers = min(p.threads-1, units-1)
 	j.next.Store(0)
-	helpers := min(len(p.wake), units-1)
-	j.wg.Add(helpers)
-	for i := 0; i < helpers; i++ {
-		p.wake[i] <- j
+	p.pending.Store(int32(p.threads - 1))
+	p.epoch.Add(1) // publishes the job (atomics order the stores above)
+	if p.sleepers.Load() > 0 {
+		p.sleepMu.Lock()
+		p.wake.Broadcast()
+		p.sleepMu.Unlock()
 	}
 	j.run(0)
-	j.wg.Wait()
+	for spins := 0; p.pending.Load() != 0; spins++ {
+		pollPause(spins)
+	}
 	j.fn = nil
 }
 

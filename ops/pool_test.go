@@ -3,6 +3,7 @@ package ops
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Every index is visited exactly once, chunks respect the alignment, and
@@ -50,4 +51,31 @@ func TestPoolScratchMetered(t *testing.T) {
 	if got := DefaultMeter.Current(Scratch); got != before {
 		t.Errorf("after Close: %d bytes of scratch counted, want %d", got, before)
 	}
+}
+
+// Workers that went to sleep between loops (idle for longer than their
+// spin) wake for the next one, and Close stops sleeping workers.
+func TestPoolWakesSleepingWorkers(t *testing.T) {
+	p := NewPool(3)
+	helped := false
+	for round := 0; round < 5; round++ {
+		time.Sleep(5 * time.Millisecond) // far past the spin: the workers sleep
+		var seen [3]atomic.Int32
+		p.ForWorker(3000, 1, func(w, lo, hi int) {
+			time.Sleep(200 * time.Microsecond) // long enough for the workers to wake and take chunks
+			seen[w].Add(int32(hi - lo))
+		})
+		total := 0
+		for w := range seen {
+			total += int(seen[w].Load())
+		}
+		if total != 3000 {
+			t.Fatalf("round %d: %d of 3000 indices run", round, total)
+		}
+		helped = helped || seen[1].Load() > 0 || seen[2].Load() > 0
+	}
+	if !helped {
+		t.Fatalf("no worker ever woke: the caller ran every loop alone")
+	}
+	p.Close()
 }
