@@ -380,3 +380,86 @@ func TestDotF16AVX2Variants(t *testing.T) {
 		}
 	}
 }
+
+// TestI8KernelAVX2: the int8 tile kernels against i8KernelGo on random and
+// extreme panels and activations (Q4_0 nibbles 0 and 15 with activations
+// −128 and 127; Q8_0 bytes −128 and 127 with activations ±127, the sign
+// trick's range; zero scales), depths of 1 to 9 blocks, ldc wider than the
+// tile. Same integer sums, same FMA order: the outputs must be equal.
+func TestI8KernelAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, signed := range []bool{false, true} {
+		k := i8KernelQ4_0
+		if signed {
+			k = i8KernelQ8_0
+		}
+		for _, nb := range []int{1, 2, 9} {
+			for trial := 0; trial < 6; trial++ {
+				const ldc = 11
+				lda, ldd := 32*nb+32, nb+3
+				panel := make([]byte, nb*i8BlockBytes)
+				q := make([]byte, i8MR*lda)
+				d := make([]float32, i8MR*ldd)
+				corr := make([]int32, i8MR*ldd)
+				for b := 0; b < nb; b++ {
+					blk := panel[b*i8BlockBytes:]
+					for j := 0; j < 32*i8NR; j++ {
+						switch {
+						case trial == 1 && signed:
+							blk[j] = 0x80
+						case trial == 1:
+							blk[j] = 15
+						case trial == 2 && signed:
+							blk[j] = 0x7f
+						case trial == 2:
+							blk[j] = 0
+						case signed:
+							blk[j] = byte(rng.IntN(256))
+						default:
+							blk[j] = byte(rng.IntN(16))
+						}
+					}
+					for r := 0; r < i8NR; r++ {
+						dw := float32(rng.NormFloat64() * 0.01)
+						if trial == 3 && r%2 == 0 {
+							dw = 0
+						}
+						binary.LittleEndian.PutUint32(blk[32*i8NR+4*r:], math.Float32bits(dw))
+					}
+				}
+				lo := -128
+				if signed {
+					lo = -127
+				}
+				for i := range q {
+					switch trial {
+					case 1:
+						q[i] = byte(int8(lo))
+					case 2:
+						q[i] = 127
+					default:
+						q[i] = byte(int8(lo + rng.IntN(256+(-128-lo))))
+					}
+				}
+				for i := range d {
+					d[i] = float32(rng.Float64() * 0.1)
+					if !signed {
+						corr[i] = int32(rng.IntN(1<<15)) - 1<<14
+					}
+				}
+				got, want := make([]float32, i8MR*ldc), make([]float32, i8MR*ldc)
+				for i := range got {
+					got[i], want[i] = -7, -7
+				}
+				k(panel, q, lda, d, corr, ldd, nb, got, ldc)
+				i8KernelGo(signed, panel, q, lda, d, corr, ldd, nb, want, ldc)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("signed %v nb %d trial %d: c[%d][%d] = %g, want %g", signed, nb, trial, i/ldc, i%ldc, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

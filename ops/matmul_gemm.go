@@ -27,6 +27,7 @@ const (
 type gemmScratch struct {
 	act   []float32   // (n, cols) activations as the dot kernel sees them
 	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
+	i8    i8Scratch   // the int8 path's buffers (matmul_gemm_i8.go)
 }
 
 func growF32(b []float32, n int) []float32 {
@@ -65,6 +66,12 @@ func matmulGEMM(p *Pool, out, in []float32, n int, w *Matrix) {
 // matmulGEMMOpt is matmulGEMM; exact skips the activations' rounding to the
 // weight's dot-kernel type (training: a smooth function of the input).
 func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
+	if !exact && w.F32 == nil {
+		if kernel, ok := i8Weight(w); ok {
+			matmulGEMMI8(p, out, in, n, w, kernel)
+			return
+		}
+	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
 	if len(g.panel) < p.threads {

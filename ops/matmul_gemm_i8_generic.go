@@ -1,0 +1,7 @@
+//go:build !(goexperiment.simd && amd64)
+
+package ops
+
+// No int8 kernels in the plain Go build: i8KernelGo multiplies byte by byte
+// and the float GEMM is faster there.
+var i8KernelQ4_0, i8KernelQ8_0 i8Kernel
