@@ -463,3 +463,37 @@ func TestI8KernelAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeQ8_0I8AVX2: the assembly activation quantizer equals
+// QuantizeActQ8_0 spread out (quantizeRowI8Go) bit for bit: random rows,
+// an all-zero block, tiny values (subnormal half scales), ties of x·id.
+func TestQuantizeQ8_0I8AVX2(t *testing.T) {
+	needAVX2(t)
+	if !hasF16C {
+		t.Skip("CPU has no F16C")
+	}
+	rng := rand.New(rand.NewPCG(25, 26))
+	const nb = 12
+	for trial := 0; trial < 20; trial++ {
+		x := randVec(rng, 32*nb)
+		clear(x[32:64])
+		for i := 64; i < 96; i++ {
+			x[i] *= 1e-6
+		}
+		for i := 96; i < 128; i++ {
+			x[i] = float32(rng.IntN(255)-127) / 2 // x·id lands on halves
+		}
+		x[128] = -1e4
+		x[200] = 3e-9
+		gq, wq := make([]byte, 32*nb), make([]byte, 32*nb)
+		gd, wd := make([]float32, nb), make([]float32, nb)
+		gs, ws := make([]int32, nb), make([]int32, nb)
+		quantizeRowI8(x, gq, gd, gs, nil)
+		quantizeRowI8Go(x, wq, wd, ws, make([]byte, 34*nb))
+		for b := 0; b < nb; b++ {
+			if math.Float32bits(gd[b]) != math.Float32bits(wd[b]) || gs[b] != ws[b] || string(gq[32*b:32*b+32]) != string(wq[32*b:32*b+32]) {
+				t.Fatalf("trial %d block %d: d %g sum %d q %v, want d %g sum %d q %v", trial, b, gd[b], gs[b], gq[32*b:32*b+32], wd[b], ws[b], wq[32*b:32*b+32])
+			}
+		}
+	}
+}

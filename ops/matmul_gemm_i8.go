@@ -137,27 +137,39 @@ func quantizeActsI8(p *Pool, s *i8Scratch, in []float32, n, nPad, cols int, q4 b
 	enc := p.actScratch(n * 34 * nb)
 	p.For(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x, e := in[i*cols:(i+1)*cols], enc[i*34*nb:(i+1)*34*nb]
-			if !quantizeActFast(gguf.TypeQ8_0, x, e) {
-				QuantizeActQ8_0(x, e)
-			}
-			for b := 0; b < nb; b++ {
-				blk := e[34*b : 34*b+34]
-				s.d[i*nb+b] = gguf.F16ToF32(binary.LittleEndian.Uint16(blk))
-				copy(s.q[i*cols+32*b:i*cols+32*b+32], blk[2:])
-				var sum int32
+			corr := s.corr[i*nb : (i+1)*nb]
+			quantizeRowI8(in[i*cols:(i+1)*cols], s.q[i*cols:(i+1)*cols], s.d[i*nb:(i+1)*nb], corr, enc[i*34*nb:(i+1)*34*nb])
+			for b, sum := range corr {
 				if q4 {
-					for _, v := range blk[2:] {
-						sum += int32(int8(v))
-					}
+					corr[b] = -8 * sum
+				} else {
+					corr[b] = 0
 				}
-				s.corr[i*nb+b] = -8 * sum
 			}
 		}
 	})
 	clear(s.q[n*cols : nPad*cols])
 	clear(s.d[n*nb : nPad*nb])
 	clear(s.corr[n*nb : nPad*nb])
+}
+
+// quantizeRowI8Go is QuantizeActQ8_0 of x into enc (34 bytes a block),
+// spread into q (the int8 values), d (the scales as float32) and sum (Σq
+// per block).
+func quantizeRowI8Go(x []float32, q []byte, d []float32, sum []int32, enc []byte) {
+	if !quantizeActFast(gguf.TypeQ8_0, x, enc) {
+		QuantizeActQ8_0(x, enc)
+	}
+	for b := range d {
+		blk := enc[34*b : 34*b+34]
+		d[b] = gguf.F16ToF32(binary.LittleEndian.Uint16(blk))
+		copy(q[32*b:32*b+32], blk[2:])
+		var t int32
+		for _, v := range blk[2:] {
+			t += int32(int8(v))
+		}
+		sum[b] = t
+	}
 }
 
 // packI8Panel writes weight rows j0..j0+nr-1 of w (Q4_0 or Q8_0) into
@@ -179,19 +191,21 @@ func packI8Panel(panel []byte, w *Matrix, j0, nr int) {
 		row := w.Raw[(j0+r)*w.rowBytes : (j0+r+1)*w.rowBytes]
 		for b := 0; b < nb; b++ {
 			blk := panel[b*i8BlockBytes : (b+1)*i8BlockBytes]
-			var vals [32]byte
 			var src []byte
 			if w.Type == gguf.TypeQ4_0 {
+				// byte k holds elements k (low nibble) and k+16 (high):
+				// four bytes give chunk c's and chunk c+4's elements.
 				src = row[18*b : 18*b+18]
-				for k := 0; k < 16; k++ {
-					vals[k], vals[k+16] = src[2+k]&15, src[2+k]>>4
+				for c := 0; c < 4; c++ {
+					v := binary.LittleEndian.Uint32(src[2+4*c:])
+					binary.LittleEndian.PutUint32(blk[32*c+4*r:], v&0x0f0f0f0f)
+					binary.LittleEndian.PutUint32(blk[32*(c+4)+4*r:], v>>4&0x0f0f0f0f)
 				}
 			} else {
 				src = row[34*b : 34*b+34]
-				copy(vals[:], src[2:])
-			}
-			for c := 0; c < 8; c++ {
-				copy(blk[32*c+4*r:32*c+4*r+4], vals[4*c:4*c+4])
+				for c := 0; c < 8; c++ {
+					binary.LittleEndian.PutUint32(blk[32*c+4*r:], binary.LittleEndian.Uint32(src[2+4*c:]))
+				}
 			}
 			dw := gguf.F16ToF32(binary.LittleEndian.Uint16(src))
 			binary.LittleEndian.PutUint32(blk[32*i8NR+4*r:], math.Float32bits(dw))

@@ -30,6 +30,23 @@ func i8AVX2(k func(panel, q *byte, lda int, d *float32, corr *int32, ldd, nb int
 	}
 }
 
+// quantizeRowI8 is quantizeRowI8Go in assembly where the CPU has AVX2 and
+// F16C (bit for bit: TestQuantizeQ8_0I8AVX2).
+func quantizeRowI8(x []float32, q []byte, d []float32, sum []int32, enc []byte) {
+	nb := len(d)
+	if !hasAVX2 || !hasF16C || nb == 0 {
+		quantizeRowI8Go(x, q, d, sum, enc)
+		return
+	}
+	_ = x[32*nb-1]
+	_ = q[32*nb-1]
+	_ = sum[nb-1]
+	quantizeQ8_0I8AVX2(&x[0], nb, &q[0], &d[0], &sum[0])
+}
+
+//go:noescape
+func quantizeQ8_0I8AVX2(x *float32, nb int, q *byte, d *float32, sum *int32)
+
 //go:noescape
 func i8Q4_0Kernel4x8AVX2(panel, q *byte, lda int, d *float32, corr *int32, ldd, nb int, c *float32, ldc int)
 

@@ -163,3 +163,102 @@ q8loop:
 q8done:
 	I8_STORE
 	RET
+
+// VPERMD indices putting the dwords of VPACKSSDW+VPACKSSWB's in-lane
+// output (a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7) back in order.
+DATA i8PackOrder<>+0(SB)/4, $0
+DATA i8PackOrder<>+4(SB)/4, $4
+DATA i8PackOrder<>+8(SB)/4, $1
+DATA i8PackOrder<>+12(SB)/4, $5
+DATA i8PackOrder<>+16(SB)/4, $2
+DATA i8PackOrder<>+20(SB)/4, $6
+DATA i8PackOrder<>+24(SB)/4, $3
+DATA i8PackOrder<>+28(SB)/4, $7
+GLOBL i8PackOrder<>(SB), RODATA|NOPTR, $32
+
+// func quantizeQ8_0I8AVX2(x *float32, nb int, q *byte, d *float32, sum *int32)
+//
+// QuantizeActQ8_0 on nb blocks of x, spread out: per block the 32 int8
+// values to q, the scale f16(amax/127) widened back to float32 to d, and
+// Σq to sum. The same float32 operations as the Go code: amax/127 rounded
+// to half by VCVTPS2PH (round to nearest even, as gguf.F32ToF16),
+// id = 127/amax (0 for an all-zero block), x·id rounded to nearest even
+// by VCVTPS2DQ (MXCSR's default mode).
+TEXT ·quantizeQ8_0I8AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ sum+32(FP), BX
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15 // |.| mask
+	MOVL $0x42fe0000, AX
+	MOVQ AX, X14
+	VPBROADCASTD X14, Y14 // 127.0
+	VMOVDQU i8PackOrder<>(SB), Y13
+	MOVL $0x01010101, AX
+	MOVQ AX, X12
+	VPBROADCASTD X12, Y12 // uint8 ones
+	MOVL $0x00010001, AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11 // int16 ones
+	VXORPS Y10, Y10, Y10
+	TESTQ CX, CX
+	JLE qdone
+qloop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS Y15, Y0, Y4
+	VANDPS Y15, Y1, Y5
+	VMAXPS Y5, Y4, Y4
+	VANDPS Y15, Y2, Y5
+	VANDPS Y15, Y3, Y6
+	VMAXPS Y6, Y5, Y5
+	VMAXPS Y5, Y4, Y4
+	VPERM2F128 $1, Y4, Y4, Y5
+	VMAXPS Y5, Y4, Y4
+	VPERMILPS $0x4e, Y4, Y5
+	VMAXPS Y5, Y4, Y4
+	VPERMILPS $0xb1, Y4, Y5
+	VMAXPS Y5, Y4, Y4 // amax in every lane
+	VDIVPS Y14, Y4, Y5 // amax/127
+	VCVTPS2PH $0, X5, X6
+	VCVTPH2PS X6, X6
+	VMOVSS X6, (DX)
+	VDIVPS Y4, Y14, Y7 // 127/amax
+	VCMPPS $0, Y10, Y4, Y8 // amax == 0
+	VANDNPS Y7, Y8, Y7
+	VMULPS Y7, Y0, Y0
+	VMULPS Y7, Y1, Y1
+	VMULPS Y7, Y2, Y2
+	VMULPS Y7, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD Y0, Y13, Y0
+	VMOVDQU Y0, (DI)
+	VPMADDUBSW Y0, Y12, Y1
+	VPMADDWD Y11, Y1, Y1
+	VEXTRACTI128 $1, Y1, X2
+	VPADDD X2, X1, X1
+	VPSHUFD $0x4e, X1, X2
+	VPADDD X2, X1, X1
+	VPSHUFD $0xb1, X1, X2
+	VPADDD X2, X1, X1
+	VMOVD X1, (BX)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ qloop
+qdone:
+	VZEROUPPER
+	RET
