@@ -381,6 +381,123 @@ func TestDotF16AVX2Variants(t *testing.T) {
 	}
 }
 
+// TestI8KernelAVX2: the int8 tile kernels against i8KernelGo on random and
+// extreme panels and activations (Q4_0 nibbles 0 and 15 with activations
+// −128 and 127; Q8_0 bytes −128 and 127 with activations ±127, the sign
+// trick's range; zero scales), depths of 1 to 9 blocks, ldc wider than the
+// tile. Same integer sums, same FMA order: the outputs must be equal.
+func TestI8KernelAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, signed := range []bool{false, true} {
+		k := i8KernelQ4_0
+		if signed {
+			k = i8KernelQ8_0
+		}
+		for _, nb := range []int{1, 2, 9} {
+			for trial := 0; trial < 6; trial++ {
+				const ldc = 11
+				lda, ldd := 32*nb+32, nb+3
+				panel := make([]byte, nb*i8BlockBytes)
+				q := make([]byte, i8MR*lda)
+				d := make([]float32, i8MR*ldd)
+				corr := make([]int32, i8MR*ldd)
+				for b := 0; b < nb; b++ {
+					blk := panel[b*i8BlockBytes:]
+					for j := 0; j < 32*i8NR; j++ {
+						switch {
+						case trial == 1 && signed:
+							blk[j] = 0x80
+						case trial == 1:
+							blk[j] = 15
+						case trial == 2 && signed:
+							blk[j] = 0x7f
+						case trial == 2:
+							blk[j] = 0
+						case signed:
+							blk[j] = byte(rng.IntN(256))
+						default:
+							blk[j] = byte(rng.IntN(16))
+						}
+					}
+					for r := 0; r < i8NR; r++ {
+						dw := float32(rng.NormFloat64() * 0.01)
+						if trial == 3 && r%2 == 0 {
+							dw = 0
+						}
+						binary.LittleEndian.PutUint32(blk[32*i8NR+4*r:], math.Float32bits(dw))
+					}
+				}
+				lo := -128
+				if signed {
+					lo = -127
+				}
+				for i := range q {
+					switch trial {
+					case 1:
+						q[i] = byte(int8(lo))
+					case 2:
+						q[i] = 127
+					default:
+						q[i] = byte(int8(lo + rng.IntN(256+(-128-lo))))
+					}
+				}
+				for i := range d {
+					d[i] = float32(rng.Float64() * 0.1)
+					if !signed {
+						corr[i] = int32(rng.IntN(1<<15)) - 1<<14
+					}
+				}
+				got, want := make([]float32, i8MR*ldc), make([]float32, i8MR*ldc)
+				for i := range got {
+					got[i], want[i] = -7, -7
+				}
+				k(panel, q, lda, d, corr, ldd, nb, got, ldc)
+				i8KernelGo(signed, panel, q, lda, d, corr, ldd, nb, want, ldc)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("signed %v nb %d trial %d: c[%d][%d] = %g, want %g", signed, nb, trial, i/ldc, i%ldc, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestQuantizeQ8_0I8AVX2: the assembly activation quantizer equals
+// QuantizeActQ8_0 spread out (quantizeRowI8Go) bit for bit: random rows,
+// an all-zero block, tiny values (subnormal half scales), ties of x·id.
+func TestQuantizeQ8_0I8AVX2(t *testing.T) {
+	needAVX2(t)
+	if !hasF16C {
+		t.Skip("CPU has no F16C")
+	}
+	rng := rand.New(rand.NewPCG(25, 26))
+	const nb = 12
+	for trial := 0; trial < 20; trial++ {
+		x := randVec(rng, 32*nb)
+		clear(x[32:64])
+		for i := 64; i < 96; i++ {
+			x[i] *= 1e-6
+		}
+		for i := 96; i < 128; i++ {
+			x[i] = float32(rng.IntN(255)-127) / 2 // x·id lands on halves
+		}
+		x[128] = -1e4
+		x[200] = 3e-9
+		gq, wq := make([]byte, 32*nb), make([]byte, 32*nb)
+		gd, wd := make([]float32, nb), make([]float32, nb)
+		gs, ws := make([]int32, nb), make([]int32, nb)
+		quantizeRowI8(x, gq, gd, gs, nil)
+		quantizeRowI8Go(x, wq, wd, ws, make([]byte, 34*nb))
+		for b := 0; b < nb; b++ {
+			if math.Float32bits(gd[b]) != math.Float32bits(wd[b]) || gs[b] != ws[b] || string(gq[32*b:32*b+32]) != string(wq[32*b:32*b+32]) {
+				t.Fatalf("trial %d block %d: d %g sum %d q %v, want d %g sum %d q %v", trial, b, gd[b], gs[b], gq[32*b:32*b+32], wd[b], ws[b], wq[32*b:32*b+32])
+			}
+		}
+	}
+}
+
 // TestCrossEntropyAVX2: the vectorised log-softmax and cross-entropy (loss
 // and dlogits, in place and into another buffer) against the Go row
 // functions, on odd lengths, targets at both ends and at the maximum,

@@ -27,6 +27,7 @@ const (
 type gemmScratch struct {
 	act   []float32   // (n, cols) activations as the dot kernel sees them
 	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
+	i8    i8Scratch   // the int8 path's buffers (matmul_gemm_i8.go)
 }
 
 func growF32(b []float32, n int) []float32 {
@@ -58,13 +59,22 @@ const gemmKC = 256
 // results differ from llama.cpp's by summation order only, except for
 // Q4_1/Q5_1, whose minimum term llama.cpp takes from the Q8_1 activation's
 // f16-rounded block sum where we use the exact one (~1e-4 relative).
+// Q4_0 and Q8_0 weights instead take the int8 path of matmul_gemm_i8.go
+// where the CPU has one (AVX2): llama.cpp's arithmetic exactly, faster.
 func matmulGEMM(p *Pool, out, in []float32, n int, w *Matrix) {
 	matmulGEMMOpt(p, out, in, n, w, false)
 }
 
 // matmulGEMMOpt is matmulGEMM; exact skips the activations' rounding to the
-// weight's dot-kernel type (training: a smooth function of the input).
+// weight's dot-kernel type (training: a smooth function of the input), and
+// with it the int8 path, whose products are of the rounded activations.
 func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
+	if !exact && w.F32 == nil {
+		if kernel, ok := i8Weight(w); ok {
+			matmulGEMMI8(p, out, in, n, w, kernel)
+			return
+		}
+	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
 	if len(g.panel) < p.threads {

@@ -86,6 +86,7 @@ func (p *Pool) Close() {
 	for _, b := range p.gemm.panel {
 		bytes += 4 * int64(cap(b))
 	}
+	bytes += p.gemm.i8.bytes()
 	DefaultMeter.Add(Scratch, -bytes)
 	p.actBuf, p.workBuf, p.gemm = nil, nil, gemmScratch{}
 }
