@@ -43,16 +43,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tr.Free()
-	tokens := 0
-	b.ResetTimer()
-	for b.Loop() {
-		r, err := tr.TrainStep()
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens += r.Tokens
-	}
-	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+	benchSteps(b, tr)
 }
 
 // BenchmarkValidate is one pass over the embedded default's validation split.
@@ -110,6 +101,11 @@ func BenchmarkTrainStepModel(b *testing.B) {
 	if _, err := tr.TrainStep(); err != nil { // first step sizes the buffers
 		b.Fatal(err)
 	}
+	benchSteps(b, tr)
+}
+
+// benchSteps times training steps of tr and reports tokens/s.
+func benchSteps(b *testing.B, tr *Trainer) {
 	tokens := 0
 	b.ResetTimer()
 	for b.Loop() {
