@@ -2,7 +2,7 @@
 # The README's accuracy table: lora, ladder and xladder on stories260K, same
 # data and budget. tinyshakespeare: first 90% (cut at a line end) to train,
 # last 10% held out, -c 128, STEPS steps of 8 sequences (609 = one epoch),
-# held-out perplexity over the first 100 chunks; SST-2: 200 steps of 16
+# held-out perplexity over the first 100 chunks; SST-2: 1000 steps of 16
 # sentences (SST2_STEPS; 4210 = one epoch), dev accuracy with its 95% interval.
 # Usage: ./bench-accuracy.sh [WORKDIR, default runs/accuracy] (needs bin/ladder-engine: ./build.sh)
 set -euo pipefail
@@ -10,8 +10,8 @@ cd "$(dirname "$0")"
 FIX=$(cd "${LADDER_FIXTURES:-../shared}" && pwd) # absolute: the runs below cd into WORKDIR
 LE=${LE:-$PWD/bin/ladder-engine}
 M=$FIX/models/stories260K/stories260K.gguf
-STEPS=${STEPS:-150}
-SST2_STEPS=${SST2_STEPS:-200}
+STEPS=${STEPS:-609}
+SST2_STEPS=${SST2_STEPS:-1000}
 W=${1:-runs/accuracy}
 mkdir -p "$W" && cd "$W"
 python3 - "$FIX/data/text/tinyshakespeare.txt" <<'PY'
