@@ -548,3 +548,32 @@ func TestCrossEntropyAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestDotBF16Asm: the assembly BF16 row dot equals its archsimd twin bit
+// for bit (same lanes, same order) and the reference within rounding, on
+// odd lengths and with Inf·0 and NaN halves.
+func TestDotBF16Asm(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(35, 36))
+	for _, n := range []int{1, 15, 16, 17, 48, 1000, 4096} {
+		w := randomWeightRow(rng, gguf.TypeBF16, n)
+		x := randomActivations(rng, n)
+		a := make([]byte, 2*n)
+		encodeActBF16(x, a)
+		want, mag := expectedDot(t, gguf.TypeBF16, &dotTable[gguf.TypeBF16].kernel, n, w, a)
+		got, twin := dotBF16AVX2(n, w, a), dotBF16Vec(n, w, a)
+		if math.Float32bits(got) != math.Float32bits(twin) {
+			t.Errorf("n=%d: assembly %g, archsimd twin %g", n, got, twin)
+		}
+		if math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
+			t.Errorf("n=%d: %g, want %g", n, got, want)
+		}
+		if n >= 3 { // +Inf·0 = NaN
+			binary.LittleEndian.PutUint16(w[2:], 0x7f80)
+			binary.LittleEndian.PutUint16(a[2:], 0x0000)
+			if got := dotBF16AVX2(n, w, a); !math.IsNaN(float64(got)) {
+				t.Errorf("n=%d: Inf·0 gave %g, want NaN", n, got)
+			}
+		}
+	}
+}

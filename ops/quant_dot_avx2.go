@@ -181,7 +181,28 @@ func bf16ToF32x8(b []byte) archsimd.Float32x8 {
 	return shl32x8(archsimd.LoadUint8x16Slice(b).AsUint16x8().ExtendToUint32(), 16).AsFloat32x8()
 }
 
+// dotBF16AVX2: the assembly (dotBF16Asm) over whole groups of 16, then the
+// tail. The archsimd loop it replaces (dotBF16Vec, kept as its twin) made
+// its shift count vector afresh on every step.
 func dotBF16AVX2(n int, w, a []byte) float32 {
+	w, a = w[:2*n], a[:2*n]
+	m := n &^ 15
+	var t [8]float32
+	if m > 0 {
+		dotBF16Asm(&w[0], &a[0], m, &t)
+	}
+	sum := ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7])) // as hsum8
+	for i := m; i < n; i++ {
+		sum += gguf.BF16ToF32(uint16(w[2*i])|uint16(w[2*i+1])<<8) * gguf.BF16ToF32(uint16(a[2*i])|uint16(a[2*i+1])<<8)
+	}
+	return sum
+}
+
+//go:noescape
+func dotBF16Asm(w, a *byte, n int, acc *[8]float32)
+
+// dotBF16Vec is dotBF16AVX2 in archsimd: the assembly's twin.
+func dotBF16Vec(n int, w, a []byte) float32 {
 	w, a = w[:2*n], a[:2*n]
 	var acc0, acc1 archsimd.Float32x8
 	i := 0
