@@ -9,9 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"ladder-engine/internal/fixtures"
+	"ladder-engine/internal/simtest"
 )
 
 // srcDir is the package directory: TestMain moves the process into a
@@ -19,53 +18,13 @@ import (
 // temporary _N.ptx files into the working directory.
 var srcDir string
 
-// simLog receives the simulator's stdout (about 300 lines at start-up and a
-// few per launch) unless LADDER_PTXSIM_STDOUT=1.
-var simLog string
-
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
 	var err error
 	if srcDir, err = os.Getwd(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	tmp, err := os.MkdirTemp("", "kernels-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chdir(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if os.Getenv("LADDER_PTXSIM_STDOUT") != "1" {
-		// The test framework prints through os.Stdout, captured when m.Run
-		// starts: give it a copy of fd 1, then point fd 1 (where the
-		// simulator's C stdio writes) at a log file.
-		simLog = tmp + "/ptxsim.log"
-		if f, err := os.Create(simLog); err == nil {
-			if saved, err := unix.Dup(1); err == nil {
-				os.Stdout = os.NewFile(uintptr(saved), "/dev/stdout")
-				_ = unix.Dup2(int(f.Fd()), 1)
-			}
-			defer f.Close()
-		}
-	}
-	code := m.Run()
-	if code != 0 && simLog != "" {
-		// A failure may come from the simulator (a PTX parse error aborts it):
-		// show the end of what it printed.
-		if b, err := os.ReadFile(simLog); err == nil && len(b) > 0 {
-			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-			fmt.Fprintf(os.Stdout, "--- last lines of the simulator's output (%s):\n%s\n", simLog, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	}
-	return code
+	os.Exit(simtest.Main(m, "kernels-test-"))
 }
 
 var (

@@ -1,17 +1,14 @@
 package cuda_test
 
 import (
-	"fmt"
 	"math"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"ladder-engine/engine"
 	"ladder-engine/internal/fixtures"
+	"ladder-engine/internal/simtest"
 	"ladder-engine/ops"
 	"ladder-engine/ops/cuda"
 )
@@ -23,40 +20,7 @@ import (
 // simulator writes checkpoint_files/ there) and sends the simulator's
 // stdout to a log, shown when a test fails.
 
-var simLog string
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	tmp, err := os.MkdirTemp("", "cuda-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chdir(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if os.Getenv("LADDER_PTXSIM_STDOUT") != "1" {
-		simLog = tmp + "/ptxsim.log"
-		if f, err := os.Create(simLog); err == nil {
-			if saved, err := unix.Dup(1); err == nil {
-				os.Stdout = os.NewFile(uintptr(saved), "/dev/stdout")
-				_ = unix.Dup2(int(f.Fd()), 1)
-			}
-			defer f.Close()
-		}
-	}
-	code := m.Run()
-	if code != 0 && simLog != "" {
-		if b, err := os.ReadFile(simLog); err == nil && len(b) > 0 {
-			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-			fmt.Fprintf(os.Stdout, "--- last lines of the simulator's output (%s):\n%s\n", simLog, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	}
-	return code
-}
+func TestMain(m *testing.M) { os.Exit(simtest.Main(m, "cuda-test-")) }
 
 var (
 	openOnce sync.Once
