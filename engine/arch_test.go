@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -98,15 +97,7 @@ func TestArchHiddenStates(t *testing.T) {
 			if err := m.Forward(ref.TokenIDs, kv, hostT(m, h), nil); err != nil {
 				t.Fatal(err)
 			}
-			var maxAbs, sumD2, sumR2 float64
-			for i := range h {
-				r := float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
-				d := math.Abs(float64(h[i]) - r)
-				maxAbs = max(maxAbs, d)
-				sumD2 += d * d
-				sumR2 += r * r
-			}
-			rel := math.Sqrt(sumD2 / sumR2)
+			maxAbs, rel := hiddenDiff(h, raw)
 			t.Logf("%-34s max abs %.3g  rel (L2) %.3g", name+variant, maxAbs, rel)
 			tolAbs, tolRel := archHiddenTolerance(name)
 			if maxAbs > tolAbs || rel > tolRel || math.IsNaN(rel) {

@@ -99,15 +99,7 @@ func TestHiddenStates(t *testing.T) {
 			if err := m.Forward(ref.TokenIDs, kv, hostT(m, h), nil); err != nil {
 				t.Fatal(err)
 			}
-			var maxAbs, sumD2, sumR2 float64
-			for i := range h {
-				r := float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
-				d := math.Abs(float64(h[i]) - r)
-				maxAbs = max(maxAbs, d)
-				sumD2 += d * d
-				sumR2 += r * r
-			}
-			rel := math.Sqrt(sumD2 / sumR2)
+			maxAbs, rel := hiddenDiff(h, raw)
 			t.Logf("%-20s max abs %.3g  rel (L2) %.3g", name, maxAbs, rel)
 			tolAbs, tolRel := hiddenTolerance(name)
 			if maxAbs > tolAbs || rel > tolRel || math.IsNaN(rel) {
@@ -348,4 +340,18 @@ func TestForwardErrors(t *testing.T) {
 // hostT wraps host rows of hidden states as a CPU tensor (n, NEmbd).
 func hostT(m *Model, h []float32) *ops.Tensor {
 	return ops.NewTensor(h, len(h)/m.NEmbd, m.NEmbd)
+}
+
+// hiddenDiff compares hidden states h with a reference of little-endian
+// float32s: the largest absolute difference and the relative L2 error.
+func hiddenDiff(h []float32, raw []byte) (maxAbs, rel float64) {
+	var sumD2, sumR2 float64
+	for i := range h {
+		r := float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
+		d := math.Abs(float64(h[i]) - r)
+		maxAbs = max(maxAbs, d)
+		sumD2 += d * d
+		sumR2 += r * r
+	}
+	return maxAbs, math.Sqrt(sumD2 / sumR2)
 }

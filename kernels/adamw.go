@@ -3,7 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sort"
+
+	"ladder-engine/optim"
 )
 
 // AdamWStep holds the constants of one AdamW update, computed on the host
@@ -55,34 +56,11 @@ func (d *Device) Sum(out, x Buffer, n int64, squares, accumulate bool) error {
 
 // DynamicCodes returns the code books of 8-bit AdamW, the signed one (256
 // sorted values on [-1, 1], index 127 is 0) then the unsigned one (on
-// [0, 1]): bitsandbytes' dynamic data type, built as optim's dynamicMap
-// builds it (mirrored here because kernels imports no sibling package).
-// Upload it once and pass it to AdamW8bit.
+// [0, 1]): optim's, bitsandbytes' dynamic data type. Upload it once and
+// pass it to AdamW8bit.
 func DynamicCodes() []float32 {
-	out := make([]float32, 0, 512)
-	for _, signed := range []bool{true, false} {
-		var vals []float64
-		for e := 0; e < 7; e++ {
-			n := 1 << e
-			if !signed {
-				n <<= 1
-			}
-			scale := math.Pow(10, float64(e-6))
-			for i := 0; i < n; i++ {
-				mid := 0.1 + 0.9*(float64(i)+0.5)/float64(n)
-				vals = append(vals, scale*mid)
-				if signed {
-					vals = append(vals, -scale*mid)
-				}
-			}
-		}
-		vals = append(vals, 0, 1)
-		sort.Float64s(vals)
-		for _, v := range vals {
-			out = append(out, float32(v))
-		}
-	}
-	return out
+	s, u := optim.DynamicMap(true), optim.DynamicMap(false)
+	return append(s[:], u[:]...)
 }
 
 // MaxAdamW8BlockSize bounds the 8-bit block size (two moments per value

@@ -12,12 +12,12 @@ import (
 // entry of a fixed 256-entry code book on [-1, 1] ("dynamic" map: a decimal
 // exponent and a linear fraction, dense near zero).
 
-// dynamicMap builds the 256 sorted code values of the dynamic data type.
+// DynamicMap builds the 256 sorted code values of the dynamic data type.
 // For exponent e = 0..6 it adds the midpoints of an even split of [0.1, 1]
 // into 2^e (signed, each sign) or 2^(e+1) (unsigned) intervals, scaled by
 // 10^(e-6); then 0 and 1. Signed: 127 negatives, 0, 128 positives (index 127
 // is 0). Unsigned: 0, 254 positives, 1.
-func dynamicMap(signed bool) [256]float32 {
+func DynamicMap(signed bool) [256]float32 {
 	var vals []float64
 	for e := 0; e < 7; e++ {
 		n := 1 << e // fraction intervals at this exponent
@@ -44,8 +44,8 @@ func dynamicMap(signed bool) [256]float32 {
 }
 
 var (
-	signedMap   = dynamicMap(true)  // first moments (any sign)
-	unsignedMap = dynamicMap(false) // second moments (>= 0)
+	signedMap   = DynamicMap(true)  // first moments (any sign)
+	unsignedMap = DynamicMap(false) // second moments (>= 0)
 )
 
 const signedZero = 127 // index of 0 in signedMap
