@@ -110,7 +110,11 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 		transposeHead(kT, k, nKV, kvw, hkv*headDim, headDim)
 		transposeHead(vT, v, nKV, kvw, hkv*headDim, headDim)
 	}
-	for i := 0; i < n; i++ {
+	i0 := 0
+	if kT != nil && attnBlocks {
+		i0 = attentionBlocksForward(out, q, kT, vT, n, nKV, qw, headDim, pos0, att, h, scale, sCap, window)
+	}
+	for i := i0; i < n; i++ {
 		qi := q[i*qw+h*headDim : i*qw+h*headDim+headDim]
 		a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
 		last := min(pos0+i, nKV-1) // last visible key
@@ -147,22 +151,77 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 	}
 }
 
+// attnBlocks switches the block loops on; tests and benchmarks turn them
+// off to compare with the row loops.
+var attnBlocks = true
+
+// attentionBlocksForward is attentionHeadForward's loop over queries in
+// blocks of attnBlock rows (attention_block.go), keys and values
+// transposed; it returns the number of rows done (the rest, fewer than a
+// block, take the row loop). Each block computes the scores of the union
+// of its rows' visible keys; a row's softmax then covers its own keys and
+// zeroes the others, so they add nothing to its output.
+func attentionBlocksForward(out, q, kT, vT []float32, n, nKV, qw, headDim, pos0 int, att []float32, h int, scale, sCap float32, window int) int {
+	var rows [attnBlock][]float32
+	c := make([]float32, attnBlock*headDim)
+	bc := make([]float32, attnBcastLen(headDim))
+	o := make([]float32, attnBlock*headDim)
+	i0 := 0
+	for ; i0+attnBlock <= n; i0 += attnBlock {
+		for r := range attnBlock {
+			rows[r] = att[(h*n+i0+r)*nKV : (h*n+i0+r)*nKV+nKV]
+			copy(c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
+		}
+		lo := firstKey(pos0+i0, window)
+		hi := min(pos0+i0+attnBlock-1, nKV-1) + 1
+		scoresT(&rows, c, kT, nKV, headDim, lo, hi, bc)
+		for r, a := range rows {
+			last := min(pos0+i0+r, nKV-1)
+			first := firstKey(pos0+i0+r, window)
+			if sCap > 0 {
+				for j := first; j <= last; j++ {
+					a[j] = softCap(a[j], sCap)
+				}
+			}
+			softmaxRow(a[first:last+1], scale, false)
+			clear(a[:first])
+			clear(a[last+1:])
+		}
+		dotsT4(o, &rows, vT, nKV, headDim, lo, hi)
+		for r := range attnBlock {
+			copy(out[(i0+r)*qw+h*headDim:(i0+r)*qw+h*headDim+headDim], o[r*headDim:])
+		}
+	}
+	return i0
+}
+
 // attnBackScratch is one worker's scratch for attentionKVHeadBackward:
 // four (headDim, nKV) slabs (keys and values transposed, dk and dv
 // accumulated transposed) and three rows of nKV.
 type attnBackScratch struct {
 	kT, vT, dkT, dvT []float32
-	dp, ds, kq       []float32
+	dp, ds, kq       []float32 // attnBlock rows of nKV each
+	c, bc, o         []float32 // a block's coefficients, their broadcasts, its dq
 }
 
 func newAttnBackScratch(buf []float32, headDim, nKV int) attnBackScratch {
-	slab := headDim * nKV
-	return attnBackScratch{kT: buf[:slab], vT: buf[slab : 2*slab], dkT: buf[2*slab : 3*slab], dvT: buf[3*slab : 4*slab],
-		dp: buf[4*slab : 4*slab+nKV], ds: buf[4*slab+nKV : 4*slab+2*nKV], kq: buf[4*slab+2*nKV : 4*slab+3*nKV]}
+	var sc attnBackScratch
+	take := func(n int) []float32 {
+		b := buf[:n:n]
+		buf = buf[n:]
+		return b
+	}
+	slab, rows := headDim*nKV, attnBlock*nKV
+	sc.kT, sc.vT, sc.dkT, sc.dvT = take(slab), take(slab), take(slab), take(slab)
+	sc.dp, sc.ds, sc.kq = take(rows), take(rows), take(rows)
+	sc.c, sc.bc, sc.o = take(attnBlock*headDim), take(attnBcastLen(headDim)), take(attnBlock*headDim)
+	return sc
 }
 
 // attnBackScratchLen is the floats newAttnBackScratch takes.
-func attnBackScratchLen(headDim, nKV int) int { return 4*headDim*nKV + 3*nKV }
+func attnBackScratchLen(headDim, nKV int) int {
+	return 4*headDim*nKV + 3*attnBlock*nKV + 2*attnBlock*headDim + attnBcastLen(headDim)
+}
 
 // attentionKVHeadBackward accumulates the gradients of one kv head and all
 // the query heads that share it, so workers given different kv heads never
@@ -191,7 +250,11 @@ func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, n
 	}
 	dqi := make([]float32, headDim)
 	for h := hkv * group; h < (hkv+1)*group; h++ {
-		for i := 0; i < n; i++ {
+		i0 := 0
+		if attnBlocks {
+			i0 = attentionBlocksBackward(dq, dk, dv, dout, q, att, n, nKV, qw, headDim, pos0, h, sc, scale, sCap, window)
+		}
+		for i := i0; i < n; i++ {
 			a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
 			last := min(pos0+i, nKV-1)
 			first := firstKey(pos0+i, window)
@@ -243,6 +306,71 @@ func attentionKVHeadBackward(dq, dk, dv, dout, q, k, v, att []float32, n, nKV, n
 	if dv != nil {
 		addTransposedHead(dv, sc.dvT, nKV, kvw, hkv*headDim, headDim)
 	}
+}
+
+// attentionBlocksBackward is attentionKVHeadBackward's loop over the
+// queries of head h in blocks of attnBlock rows; it returns the number of
+// rows done. As in attentionBlocksForward each block works on the union
+// [lo, hi) of its rows' keys: P is zero outside a row's own keys, so dS is
+// too (set so explicitly), and those keys add nothing to dq, dk or dv.
+func attentionBlocksBackward(dq, dk, dv, dout, q, att []float32, n, nKV, qw, headDim, pos0, h int, sc attnBackScratch, scale, sCap float32, window int) int {
+	var p, dp, ds, kq [attnBlock][]float32
+	for r := range attnBlock {
+		dp[r], ds[r], kq[r] = sc.dp[r*nKV:(r+1)*nKV], sc.ds[r*nKV:(r+1)*nKV], sc.kq[r*nKV:(r+1)*nKV]
+	}
+	i0 := 0
+	for ; i0+attnBlock <= n; i0 += attnBlock {
+		lo := firstKey(pos0+i0, window)
+		hi := min(pos0+i0+attnBlock-1, nKV-1) + 1
+		for r := range attnBlock {
+			p[r] = att[(h*n+i0+r)*nKV : (h*n+i0+r)*nKV+nKV]
+			copy(sc.c[r*headDim:(r+1)*headDim], dout[(i0+r)*qw+h*headDim:])
+		}
+		// dP = dout·vᵀ; dv += Pᵀ·dout.
+		scoresT(&dp, sc.c, sc.vT, nKV, headDim, lo, hi, sc.bc)
+		if dv != nil {
+			rankT(sc.dvT, nKV, headDim, sc.c, &p, lo, hi, sc.bc)
+		}
+		if sCap > 0 {
+			for r := range attnBlock {
+				copy(sc.c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
+			}
+			scoresT(&kq, sc.c, sc.kT, nKV, headDim, lo, hi, sc.bc)
+		}
+		for r := range attnBlock {
+			last := min(pos0+i0+r, nKV-1)
+			first := firstKey(pos0+i0+r, window)
+			pr, dpr, dsr := p[r][first:last+1], dp[r][first:last+1], ds[r]
+			rowsum := dotF32(dpr, pr)
+			clear(dsr[lo:first])
+			clear(dsr[last+1 : hi])
+			for j, pj := range pr {
+				dsr[first+j] = pj * (dpr[j] - rowsum) * scale
+			}
+			if sCap > 0 {
+				for j := first; j <= last; j++ {
+					t := float32(math.Tanh(float64(kq[r][j] / sCap)))
+					dsr[j] *= 1 - t*t
+				}
+			}
+		}
+		if dq != nil {
+			dotsT4(sc.o, &ds, sc.kT, nKV, headDim, lo, hi)
+			for r := range attnBlock {
+				row := dq[(i0+r)*qw+h*headDim : (i0+r)*qw+h*headDim+headDim]
+				for d, g := range sc.o[r*headDim : (r+1)*headDim] {
+					row[d] += g
+				}
+			}
+		}
+		if dk != nil {
+			for r := range attnBlock {
+				copy(sc.c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
+			}
+			rankT(sc.dkT, nKV, headDim, sc.c, &ds, lo, hi, sc.bc)
+		}
+	}
+	return i0
 }
 
 // Attention is causal multi-head attention over nSeq independent
