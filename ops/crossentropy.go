@@ -225,7 +225,11 @@ func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, soft
 	var sum float64
 	for r0 := 0; r0 < n; r0 += chunk {
 		m := min(chunk, n-r0)
-		MatMul(p, logits, hidden[r0*d:(r0+m)*d], m, head)
+		if dhidden != nil {
+			matmulTrainingHead(p, logits, hidden[r0*d:(r0+m)*d], m, head)
+		} else {
+			MatMul(p, logits, hidden[r0*d:(r0+m)*d], m, head)
+		}
 		if softCap > 0 {
 			lg := logits[:m*vocab]
 			p.For(len(lg), func(lo, hi int) { softCapForward(lg[lo:hi], lg[lo:hi], hi-lo, softCap) })

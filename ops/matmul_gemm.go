@@ -28,6 +28,7 @@ type gemmScratch struct {
 	act   []float32   // (n, cols) activations as the dot kernel sees them
 	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
 	i8    i8Scratch   // the int8 path's buffers (matmul_gemm_i8.go)
+	q6k   q6kScratch  // the Q6_K integer path's (matmul_gemm_q6k.go)
 }
 
 func growF32(b []float32, n int) []float32 {

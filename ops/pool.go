@@ -87,6 +87,7 @@ func (p *Pool) Close() {
 		bytes += 4 * int64(cap(b))
 	}
 	bytes += p.gemm.i8.bytes()
+	bytes += p.gemm.q6k.bytes()
 	DefaultMeter.Add(Scratch, -bytes)
 	p.actBuf, p.workBuf, p.gemm = nil, nil, gemmScratch{}
 }
