@@ -183,7 +183,7 @@ func attentionBlocksForward(out, q, kT, vT []float32, n, nKV, qw, headDim, pos0 
 					a[j] = softCap(a[j], sCap)
 				}
 			}
-			softmaxRow(a[first:last+1], scale, false)
+			softmaxRowBlock(a[first:last+1], scale)
 			clear(a[:first])
 			clear(a[last+1:])
 		}

@@ -17,3 +17,5 @@ func rankT(mT []float32, stride, hd int, c []float32, x *[attnBlock][]float32, l
 // attnBcastLen is the scratch scoresT and rankT take for their broadcast
 // coefficients (none in this build).
 func attnBcastLen(hd int) int { return 0 }
+
+func softmaxRowBlock(x []float32, scale float32) { softmaxRow(x, scale, false) }

@@ -3,6 +3,7 @@
 package ops
 
 import (
+	"math"
 	"simd/archsimd"
 	"unsafe"
 )
@@ -159,4 +160,62 @@ func rankTAVX2(mT []float32, stride, hd int, c []float32, x *[attnBlock][]float3
 	if j < hi {
 		rankTGo(mT, stride, hd, c, x, j, hi)
 	}
+}
+
+// softmaxRowBlock is the softmax of the block loops. Unlike softmaxRow it
+// keeps no ggml rounding order: these attention calls are the training
+// tape's (the side network's, LoRA's), which llama.cpp has no counterpart
+// of, so on AVX2 the exps are summed in eight float32 lanes (one horizontal
+// sum per row, not one per eight values added into a double).
+func softmaxRowBlock(x []float32, scale float32) {
+	if hasAVX512 || !hasAVX2 || len(x) < 8 {
+		softmaxRow(x, scale, false)
+		return
+	}
+	n := len(x)
+	sc := bcast8(scale)
+	mv := bcast8(float32(math.Inf(-1)))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		v := archsimd.LoadFloat32x8Slice(x[i : i+8]).Mul(sc)
+		v.StoreSlice(x[i : i+8])
+		mv = mv.Max(v)
+	}
+	maxv := hmaxV8(mv)
+	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		x[i] *= scale
+		maxv = max(maxv, x[i])
+	}
+	m := n &^ 7
+	sum := float64(expSumLanesAVX2(x[:m], bcast8(maxv)))
+	for i := m; i < n; i++ {
+		e := float32(math.Exp(float64(x[i] - maxv)))
+		x[i] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	iv := bcast8(inv)
+	for i = 0; i+8 <= n; i += 8 {
+		archsimd.LoadFloat32x8Slice(x[i : i+8]).Mul(iv).StoreSlice(x[i : i+8])
+	}
+	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		x[i] *= inv
+	}
+}
+
+// expSumLanesAVX2 replaces x (a multiple of 8 long) by exp(x − mx) and
+// returns their sum, accumulated lane-wise. Not inlined, for the reason
+// given at expSumBlocksAVX2.
+//
+//go:noinline
+func expSumLanesAVX2(x []float32, mx archsimd.Float32x8) float32 {
+	var acc archsimd.Float32x8
+	for i := 0; i+8 <= len(x); i += 8 {
+		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
+		v.StoreSlice(x[i : i+8])
+		acc = acc.Add(v)
+	}
+	return hsum8(acc)
 }

@@ -90,3 +90,15 @@ func TestAttentionBlocksMatchRows(t *testing.T) {
 		}
 	}
 }
+
+// softmaxRowBlock (lane-wise sums on AVX2) against the Go softmax, on rows
+// that leave every tail, with a large spread of scores.
+func TestSoftmaxRowBlock(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		x := gcRand(uint64(n), n, 30)
+		got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+		softmaxRowBlock(got, 0.35)
+		softmaxRowGo(want, 0.35, false)
+		closeF32(t, fmt.Sprintf("n=%d", n), got, want, 1e-6)
+	}
+}
