@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"ladder-engine/engine"
 	"ladder-engine/internal/fixtures"
@@ -104,9 +105,23 @@ func BenchmarkTrainStepModel(b *testing.B) {
 	benchSteps(b, tr)
 }
 
-// benchSteps times training steps of tr and reports tokens/s.
+// benchSteps times training steps of tr and reports tokens/s, and for
+// the ladder the seconds per step of each phase.
 func benchSteps(b *testing.B, tr *Trainer) {
 	tokens := 0
+	tr.Phases = StepPhases{}
+	defer func() {
+		if tr.S == nil {
+			return
+		}
+		ph, n := tr.Phases, float64(b.N)
+		for _, m := range []struct {
+			d    time.Duration
+			unit string
+		}{{ph.Backbone, "backbone-s/op"}, {ph.SideFwd, "side-fwd-s/op"}, {ph.Head, "head-s/op"}, {ph.SideBwd, "side-bwd-s/op"}, {ph.Down, "down-s/op"}} {
+			b.ReportMetric(m.d.Seconds()/n, m.unit)
+		}
+	}()
 	b.ResetTimer()
 	for b.Loop() {
 		r, err := tr.TrainStep()

@@ -3,6 +3,7 @@ package ladder
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"ladder-engine/engine"
 	"ladder-engine/gguf"
@@ -96,6 +97,18 @@ type Trainer struct {
 
 	// Tokens counts the input tokens trained on so far (restored on resume).
 	Tokens int64
+	// Phases sums the wall time of each phase of the ladder's training
+	// steps (not LoRA's), for benchmarks and profiles.
+	Phases StepPhases
+}
+
+// StepPhases is where a ladder training step's time goes.
+type StepPhases struct {
+	Backbone time.Duration // frozen forward and the ladder projections
+	SideFwd  time.Duration // side network forward without tape
+	Head     time.Duration // LM head and loss, forward and backward
+	SideBwd  time.Duration // side blocks recomputed on the tape and back-propagated
+	Down     time.Duration // the ladder projections' weight gradients
 }
 
 // microBuffers hold one micro-batch's backbone products, rows = B·T, on
@@ -386,6 +399,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 	}
 	ng := ops.NewNoGradTape(be)
 	defer ng.Close()
+	start := time.Now()
 	for q := 0; q < b.B; q++ {
 		r0, n := q*T, b.Lens[q]
 		toks := b.Tokens[r0 : r0+n]
@@ -442,7 +456,9 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 		ng.Reset()
 		return loss, nil
 	}
+	tr.Phases.Backbone += time.Since(start)
 	loss := tr.sideForwardBackward(b, rows)
+	start = time.Now()
 	// The ladders' weights: dDown_i += dY_iᵀ·X_i from the kept inputs
 	// (Down_0 of the embeddings re-gathers them, tile by tile).
 	for i, p := range tr.projs {
@@ -457,6 +473,7 @@ func (tr *Trainer) forward(b *data.Batch, train bool) (float64, error) {
 			ng.Reset()
 		}
 	}
+	tr.Phases.Down += time.Since(start)
 	return loss, nil
 }
 
@@ -500,6 +517,7 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	}
 
 	// Forward without tape, keeping each block's input.
+	start := time.Now()
 	ng := ops.NewNoGradTape(be)
 	defer ng.Close()
 	h := view(mb.y[0])
@@ -514,13 +532,18 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	be.Copy(view(mb.hout).Buf(), h.Buf())
 	ng.Reset()
 
+	tr.Phases.SideFwd += time.Since(start)
+
 	// Head and loss on the tape: dLoss/dh_out into mb.dh.
+	start = time.Now()
 	tp := tr.tape
 	be.Zero(view(mb.dh).Buf())
 	z := s.headForward(tp, leaf(mb.hout, mb.dh), view(mb.base))
 	lossT := tp.LMHeadCrossEntropy(z, m.Output, m.FinalSoftCap, b.Targets)
 	loss := float64(lossT.Scalar())
 	tp.BackwardScaled(lossT, float32(b.NTargets))
+	tr.Phases.Head += time.Since(start)
+	start = time.Now()
 
 	// Blocks from the top: recompute, then back-propagate dh_out → dh_in.
 	dOut, dIn := mb.dh, mb.dhin
@@ -536,6 +559,7 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 		tp.BackwardFrom(out, view(dOut))
 		dOut, dIn = dIn, dOut
 	}
+	tr.Phases.SideBwd += time.Since(start)
 	return loss
 }
 
