@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"ladder-engine/gguf"
@@ -337,18 +338,24 @@ func TestDotRowsKQuantAsmInstalled(t *testing.T) {
 
 // BenchmarkDotRowsKQuant: the assembly against the archsimd row kernels on
 // decode shapes (160m: 768 columns; 1b-ish: 2048), one thread, weights
-// reused from cache where they fit.
+// reused from cache where they fit (the last shape, 75 or 110 MB, does
+// not: it streams from DRAM), in wall and thread CPU time (the latter
+// steadier on a shared machine).
 func BenchmarkDotRowsKQuant(b *testing.B) {
 	if !hasKQuantRowsAsm {
 		b.Skip("no AVX2+FMA+F16C")
 	}
 	rng := rand.New(rand.NewPCG(27, 28))
 	for _, k := range kquantRowsKernels() {
-		for _, sh := range []struct{ rows, cols int }{{2048, 768}, {768, 2048}, {32000, 768}} {
+		for _, sh := range []struct{ rows, cols int }{{2048, 768}, {768, 2048}, {32000, 768}, {65536, 2048}} {
 			nb := sh.cols / 256
 			rb := k.blockSize * nb
 			w := make([]byte, sh.rows*rb)
 			for r := 0; r < sh.rows; r++ {
+				if r >= 64 { // 64 distinct rows, repeated
+					copy(w[r*rb:(r+1)*rb], w[(r%64)*rb:])
+					continue
+				}
 				for bl := 0; bl < nb; bl++ {
 					k.gens[0](rng, w[r*rb+k.blockSize*bl:][:k.blockSize])
 				}
@@ -364,8 +371,14 @@ func BenchmarkDotRowsKQuant(b *testing.B) {
 			}{{"archsimd", k.twin}, {"asm", k.asm}} {
 				b.Run(fmt.Sprintf("%s/%dx%d/%s", k.typ, sh.rows, sh.cols, im.name), func(b *testing.B) {
 					b.SetBytes(int64(len(w)))
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					cpu0 := threadCPUSeconds()
 					for b.Loop() {
 						im.fn(sh.cols, w, rb, a, out)
+					}
+					if cpu := threadCPUSeconds() - cpu0; cpu > 0 {
+						b.ReportMetric(cpu*1e9/float64(b.N), "cpu-ns/op")
 					}
 				})
 			}
