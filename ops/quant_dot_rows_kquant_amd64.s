@@ -57,12 +57,15 @@
 // func dotRowsQ4_KAsm(w *byte, rowBytes, rows, nb int, a *byte, out *float32)
 //
 // Q4_K super-block (144 bytes): d, dmin f16; 12 bytes of 6-bit scales and
-// mins; qs[128]. The scales and mins are unpacked in a vector register
-// (ggml's utmp masks, as dwords: [sc0-3, sc4-7, m0-3, m4-7] in both
-// lanes), whence VPSHUFB makes each sub-block's scale as 16 int16 lanes and
-// the mins as [m0 m0 m1 m1 .. m7 m7] for one VPMADDWD against the bsums.
+// mins; qs[128]. The scales and mins are unpacked with scalar integer
+// instructions (ggml's utmp masks; in vector registers, the same took 5-10%
+// longer, the shuffle ports being the busiest) into one vector register,
+// [sc0..sc7 m0..m7] bytes in both lanes, whence VPSHUFB makes each
+// sub-block's scale as 16 int16 lanes and the mins as
+// [m0 m0 m1 m1 .. m7 m7] for one VPMADDWD against the bsums.
 // Registers: SI row, DX out, R8 rowBytes, R9 rows left, R10 nb, R11 a;
-// BX, DI the super-blocks of row and activation, CX super-blocks left.
+// BX, DI the super-blocks of row and activation, CX super-blocks left,
+// AX R12 R13 the scale unpacking.
 // Y15 0x0f bytes, Y13 scales and mins, Y12 the row's accumulator.
 TEXT ·dotRowsQ4_KAsm(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
@@ -87,15 +90,33 @@ q4kblock:
 	PREFETCHT0 2048(BX)
 	PREFETCHT0 2112(BX)
 	PREFETCHT0 2176(BX)
-	// 6-bit scales and mins
-	VBROADCASTI128 4(BX), Y0            // [u0 u1 u2 .] in both lanes
-	VPSHUFD $0x98, Y0, Y1               // [u0 u2 u1 u2]
-	VPSHUFD $0x50, Y0, Y2               // [u0 u0 u1 u1]
-	VPSRLVD q4kUnpackShift<>(SB), Y1, Y1
-	VPAND q4kUnpackLo<>(SB), Y1, Y1
-	VPSRLD $2, Y2, Y2
-	VPAND q4kUnpackHi<>(SB), Y2, Y2
-	VPOR Y2, Y1, Y13                    // bytes sc0..sc7 m0..m7, both lanes
+	// 6-bit scales and mins, from the dwords u0 u1 u2 at x+4: sc0-3 =
+	// u0 & 0x3f.., sc4-7 = u2 & 0x0f.. | u0>>2 & 0x30.., m0-3 = u1 & 0x3f..,
+	// m4-7 = u2>>4 & 0x0f.. | u1>>2 & 0x30..
+	MOVL 12(BX), R12
+	MOVL 4(BX), AX
+	SHRL $2, AX
+	ANDL $0x30303030, AX
+	MOVL R12, R13
+	ANDL $0x0f0f0f0f, R13
+	ORL R13, AX
+	SHLQ $32, AX
+	MOVL 4(BX), R13
+	ANDL $0x3f3f3f3f, R13
+	ORQ R13, AX                         // sc0..sc7
+	VMOVQ AX, X0
+	MOVL 8(BX), AX
+	SHRL $2, AX
+	ANDL $0x30303030, AX
+	SHRL $4, R12
+	ANDL $0x0f0f0f0f, R12
+	ORL R12, AX
+	SHLQ $32, AX
+	MOVL 8(BX), R13
+	ANDL $0x3f3f3f3f, R13
+	ORQ R13, AX                         // m0..m7
+	VPINSRQ $1, AX, X0, X0
+	VINSERTI128 $1, X0, Y0, Y13         // bytes sc0..sc7 m0..m7, both lanes
 
 	// Σ m_j·(bsum_2j + bsum_2j+1), 8 lanes
 	VPSHUFB q4kMinShuf<>(SB), Y13, Y3
@@ -297,27 +318,6 @@ DATA q4kMinShuf<>+8(SB)/8, $0x800b800b800a800a
 DATA q4kMinShuf<>+16(SB)/8, $0x800d800d800c800c
 DATA q4kMinShuf<>+24(SB)/8, $0x800f800f800e800e
 GLOBL q4kMinShuf<>(SB), RODATA|NOPTR, $32
-
-// Scale unpacking, on dwords [u0 u2 u1 u2] (the low parts) and
-// [u0 u0 u1 u1] (the high 2 bits): [u0 & 0x3f.., u2 & 0x0f.., u1 & 0x3f..,
-// u2>>4 & 0x0f..] | [0, u0>>2 & 0x30.., 0, u1>>2 & 0x30..].
-DATA q4kUnpackShift<>+0(SB)/8, $0
-DATA q4kUnpackShift<>+8(SB)/8, $0x0000000400000000
-DATA q4kUnpackShift<>+16(SB)/8, $0
-DATA q4kUnpackShift<>+24(SB)/8, $0x0000000400000000
-GLOBL q4kUnpackShift<>(SB), RODATA|NOPTR, $32
-
-DATA q4kUnpackLo<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
-DATA q4kUnpackLo<>+8(SB)/8, $0x0f0f0f0f3f3f3f3f
-DATA q4kUnpackLo<>+16(SB)/8, $0x0f0f0f0f3f3f3f3f
-DATA q4kUnpackLo<>+24(SB)/8, $0x0f0f0f0f3f3f3f3f
-GLOBL q4kUnpackLo<>(SB), RODATA|NOPTR, $32
-
-DATA q4kUnpackHi<>+0(SB)/8, $0x3030303000000000
-DATA q4kUnpackHi<>+8(SB)/8, $0x3030303000000000
-DATA q4kUnpackHi<>+16(SB)/8, $0x3030303000000000
-DATA q4kUnpackHi<>+24(SB)/8, $0x3030303000000000
-GLOBL q4kUnpackHi<>(SB), RODATA|NOPTR, $32
 
 // Q6_K: group k's scales, int16 2k in the low lane and 2k+1 in the high
 // one (bytes 4k,4k+1 then 4k+2,4k+3, repeated).
