@@ -29,6 +29,10 @@ func useFastDotRows() {
 	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsQ4_0AVX512, prepRowsQ8_0, rowsActBytesQ8_0
 	dotTable[gguf.TypeQ4_K].fastRows = dotRowsQ4_KAVX512
 	dotTable[gguf.TypeQ6_K].fastRows = dotRowsQ6_KAVX512
+	if hasKQuantRowsAsm { // the assembly (quant_dot_rows_kquant.go), these its twins
+		dotTable[gguf.TypeQ4_K].fastRows = dotRowsQ4_KAVX2
+		dotTable[gguf.TypeQ6_K].fastRows = dotRowsQ6_KAVX2
+	}
 }
 
 // dotRowsCheck panics (a programmer error, as an index out of range would)
