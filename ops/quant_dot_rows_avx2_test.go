@@ -402,7 +402,9 @@ func TestQuantizeActAVX2(t *testing.T) {
 }
 
 // BenchmarkDotRowsAVX2: the assembly row kernels against their twins on
-// decode shapes (160m: 768 columns; 1b: 2048 and 8192), one thread.
+// decode shapes (160m: 768 columns; 1b: 2048 and 8192), one thread; the
+// thread's CPU time per call too (cpu-ns/op), steadier than wall time on a
+// shared machine.
 func BenchmarkDotRowsAVX2(b *testing.B) {
 	if !hasAVX2 || !hasF16C {
 		b.Skip("no AVX2+F16C")
@@ -452,8 +454,12 @@ func BenchmarkDotRowsAVX2(b *testing.B) {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
 					b.SetBytes(int64(len(w)))
+					cpu0 := threadCPUSeconds()
 					for b.Loop() {
 						im.fn(sh.cols, w, rb, act, out)
+					}
+					if cpu := threadCPUSeconds() - cpu0; cpu > 0 {
+						b.ReportMetric(cpu*1e9/float64(b.N), "cpu-ns/op")
 					}
 				})
 			}
