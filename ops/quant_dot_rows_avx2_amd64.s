@@ -23,6 +23,11 @@
 // accumulation order differs. Each row's eight lanes end summed as hsum8
 // does: u = lo + hi, then (u0 + u1) + (u2 + u3).
 
+// Every instruction here is VEX-encoded: constants reach the vector
+// registers by VMOVQ, not MOVQ, which assembles to the legacy SSE
+// encoding; with the upper halves dirty, the Q4_0 kernel ran 20× slower
+// with one such MOVQ in its loop on the CPU this was written on.
+
 // HSUM8 leaves in the low lane of X0 the sum of the eight lanes of Y0,
 // (u0 + u1) + (u2 + u3) with u = lo + hi (hsum8's order). Clobbers X1.
 #define HSUM8 \
