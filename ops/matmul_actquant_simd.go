@@ -145,12 +145,14 @@ func roundBF16AVX512(x, y []float32) {
 }
 
 // quantizeActFast encodes one activation row for the row-dot path (small
-// batches) with AVX-512, bit for bit as the dot kernel's own Quantize
-// (QuantizeActQ8_0, QuantizeActQ8_K; matmul_test.go checks), and reports
-// whether it handled the type.
+// batches) with AVX-512, or on AVX2 in assembly (quantizeActAVX2: Q8_0 and
+// F16), bit for bit as the dot kernel's own Quantize (QuantizeActQ8_0,
+// QuantizeActQ8_K, encodeActF16; matmul_test.go and
+// quant_dot_rows_avx2_test.go check), and reports whether it handled the
+// type.
 func quantizeActFast(t gguf.Type, x []float32, dst []byte) bool {
 	if !hasAVX512 {
-		return false
+		return hasAVX2 && quantizeActAVX2(t, x, dst)
 	}
 	switch t {
 	case gguf.TypeQ8_0:

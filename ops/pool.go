@@ -14,15 +14,19 @@ import (
 // For on the same pool from inside fn (it would wait for itself).
 type Pool struct {
 	threads int
-	mu      sync.Mutex // one loop at a time
-	job     poolJob
+	mu      sync.Mutex              // one loop at a time
+	cur     atomic.Pointer[poolJob] // the latest loop
 
-	// Dispatch: a loop is published by bumping epoch; workers spin on it
-	// for a while after their last loop (a decode step runs a hundred
-	// short loops, and waking a parked goroutine costs tens of
+	// Dispatch: a loop is published in cur and by bumping epoch; workers
+	// spin on it for a while after their last loop (a decode step runs a
+	// hundred short loops, and waking a parked goroutine costs tens of
 	// microseconds each time), then sleep on wake until the next epoch.
+	// The caller waits only for the workers that joined its loop
+	// (poolJob.active), never for one that has yet to notice it: on a
+	// busy machine a worker the OS has descheduled (or one still waking)
+	// used to hold every loop up until it ran again, while the caller had
+	// long done all the chunks itself.
 	epoch    atomic.Uint64
-	pending  atomic.Int32 // workers yet to finish with the current loop
 	sleepMu  sync.Mutex
 	wake     *sync.Cond
 	sleepers atomic.Int32
@@ -38,11 +42,14 @@ type Pool struct {
 }
 
 // poolJob is one For loop: workers 1..helpers grab chunks
-// [next, next+chunk) until n, as does the caller (worker 0).
+// [next, next+chunk) until n, as does the caller (worker 0). Each loop has
+// a job of its own (a worker may still look at an old one), and its
+// fields other than next and active are not written once published.
 type poolJob struct {
 	n, chunk int
 	helpers  int
 	next     atomic.Int64
+	active   atomic.Int32 // workers inside run
 	fn       func(worker, lo, hi int)
 }
 
@@ -77,6 +84,7 @@ func (p *Pool) Close() {
 		p.sleepMu.Unlock()
 		p.done.Wait()
 	}
+	p.cur.Store(nil) // drop the last loop's closure
 	p.mmu.Lock()
 	defer p.mmu.Unlock()
 	bytes := int64(cap(p.actBuf)) + 4*int64(cap(p.gemm.act))
@@ -96,9 +104,11 @@ func (p *Pool) Close() {
 func (p *Pool) Threads() int { return p.threads }
 
 // worker runs the loops it is given a part of: it waits for the epoch to
-// move (spinning, then asleep), takes part when its id is within the
-// loop's helpers, and acknowledges every loop, taking part or not, so the
-// caller never changes the job while a worker may still read it.
+// move (spinning, then asleep) and takes part in the latest loop when its
+// id is within the loop's helpers. It counts itself in the job's active
+// before it takes a chunk: the caller, having seen every chunk taken,
+// waits for active to fall to zero, and a worker that counts itself in
+// after that finds no chunk left and never calls fn.
 func (p *Pool) worker(id int) {
 	defer p.done.Done()
 	var seen uint64 // the epoch at NewPool: a loop may be published before this goroutine runs
@@ -122,10 +132,11 @@ func (p *Pool) worker(id int) {
 		if p.closed.Load() {
 			return
 		}
-		if j := &p.job; id <= j.helpers {
+		if j := p.cur.Load(); j != nil && id <= j.helpers {
+			j.active.Add(1)
 			j.run(id)
+			j.active.Add(-1)
 		}
-		p.pending.Add(-1)
 	}
 }
 
@@ -176,22 +187,18 @@ func (p *Pool) ForWorker(n, align int, fn func(worker, lo, hi int)) {
 	perChunk := max(1, units/(4*p.threads))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	j := &p.job
-	j.n, j.chunk, j.fn = n, perChunk*align, fn
-	j.helpers = min(p.threads-1, units-1)
-	j.next.Store(0)
-	p.pending.Store(int32(p.threads - 1))
-	p.epoch.Add(1) // publishes the job (atomics order the stores above)
+	j := &poolJob{n: n, chunk: perChunk * align, fn: fn, helpers: min(p.threads-1, units-1)}
+	p.cur.Store(j) // publishes the job (atomics order the stores above)
+	p.epoch.Add(1)
 	if p.sleepers.Load() > 0 {
 		p.sleepMu.Lock()
 		p.wake.Broadcast()
 		p.sleepMu.Unlock()
 	}
-	j.run(0)
-	for spins := 0; p.pending.Load() != 0; spins++ {
+	j.run(0) // returns once every chunk is taken
+	for spins := 0; j.active.Load() != 0; spins++ {
 		pollPause(spins)
 	}
-	j.fn = nil
 }
 
 // workerScratch returns worker w's float scratch of at least n values,

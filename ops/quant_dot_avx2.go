@@ -47,6 +47,7 @@ func useFastDotsAVX2() {
 		dotTable[t].fast, dotTable[t].fastImpl = f, "avx2"
 	}
 	useFastDotRows()
+	useFastDotRowsAVX2()
 }
 
 // mulSumI8 is Σ x·y over each group of four int8 lanes (ggml's

@@ -22,7 +22,9 @@ import (
 // the vector instructions.
 
 // useFastDotRows installs the row kernels. They use only 256-bit AVX2
-// instructions and serve the AVX2 build too (useFastDotsAVX2); the Q4_0
+// instructions and serve the AVX2 build too (useFastDotsAVX2, which then
+// puts the assembly kernels of quant_dot_rows_avx2.go in for Q4_0, Q8_0
+// and F16; dotRowsQ4_0AVX512 stays the Q4_0 one's twin); the Q4_0
 // kernel's leftover blocks take dotQ4_0Tail.
 func useFastDotRows() {
 	e := dotTable[gguf.TypeQ4_0]
