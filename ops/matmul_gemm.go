@@ -191,6 +191,15 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 // into panel (k1-k0, gemmNR), column-major: panel[k*32+j] = W[j0+j][k0+k].
 // Rows past nr are zero.
 func packPanel(panel, rowBuf []float32, w *Matrix, j0, nr, k0, k1 int) {
+	if packPanelFast(panel, w, j0, nr, k0, k1) {
+		return
+	}
+	packPanelGo(panel, rowBuf, w, j0, nr, k0, k1)
+}
+
+// packPanelGo is packPanel row by row: each row decoded into rowBuf
+// (len >= k1-k0), then scattered into the panel's column.
+func packPanelGo(panel, rowBuf []float32, w *Matrix, j0, nr, k0, k1 int) {
 	depth := k1 - k0
 	for j := 0; j < gemmNR; j++ {
 		var src []float32

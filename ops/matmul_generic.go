@@ -26,3 +26,6 @@ func roundActsFast(t gguf.Type, x, y []float32) bool { return roundActsGo(t, x, 
 
 // quantizeActFast: the plain Go build uses the kernels' own Quantize.
 func quantizeActFast(gguf.Type, []float32, []byte) bool { return false }
+
+// packPanelFast: no assembly packer in the plain Go build (packPanelGo).
+func packPanelFast(panel []float32, w *Matrix, j0, nr, k0, k1 int) bool { return false }

@@ -1,0 +1,74 @@
+//go:build goexperiment.simd && amd64
+
+package ops
+
+import (
+	"unsafe"
+
+	"ladder-engine/gguf"
+)
+
+// packPanelFast is packPanel for a full panel (nr == gemmNR) of F16, BF16
+// or F32 weights: the rows are read in place and widened and transposed
+// 8×8 at a time in assembly (matmul_gemm_pack_avx2_amd64.s), instead of
+// decoding each row into a buffer and scattering it column by column. The
+// widening is exact, so the panel is the one packPanelGo writes, bit for
+// bit (TestPackPanelAVX2). It reports false, writing nothing, where it does
+// not apply.
+func packPanelFast(panel []float32, w *Matrix, j0, nr, k0, k1 int) bool {
+	if nr != gemmNR || !hasAVX2 {
+		return false
+	}
+	var pack func(panel *float32, src *byte, stride, depth int)
+	var size, stride int
+	var src []byte
+	switch {
+	case w.F32 != nil:
+		pack, size, stride = packF32PanelAVX2, 4, 4*w.Cols
+		src = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w.F32))), 4*len(w.F32))
+	case w.Type == gguf.TypeF16 && hasF16C:
+		pack, size, stride, src = packF16PanelAVX2, 2, w.rowBytes, w.Raw
+	case w.Type == gguf.TypeBF16:
+		pack, size, stride, src = packBF16PanelAVX2, 2, w.rowBytes, w.Raw
+	default:
+		return false
+	}
+	depth := k1 - k0
+	panel = panel[:depth*gemmNR]
+	d8 := depth &^ 7
+	if d8 > 0 {
+		// The last byte the assembly reads: row j0+31, column k0+d8-1.
+		_ = src[(j0+gemmNR-1)*stride+(k0+d8)*size-1]
+		pack(&panel[0], &src[j0*stride+k0*size], stride, d8)
+	}
+	for k := d8; k < depth; k++ { // the last depth%8 columns
+		for j := range gemmNR {
+			o := (j0+j)*stride + (k0+k)*size
+			switch size {
+			case 4:
+				panel[k*gemmNR+j] = w.F32[o/4]
+			default:
+				h := uint16(src[o]) | uint16(src[o+1])<<8
+				if w.Type == gguf.TypeF16 {
+					panel[k*gemmNR+j] = gguf.F16ToF32(h)
+				} else {
+					panel[k*gemmNR+j] = gguf.BF16ToF32(h)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// packXPanelAVX2 (X = F16, BF16, F32): panel[k*32+j] = the value at
+// src[j*stride + k*size] for j < 32, k < depth (a multiple of 8), widened
+// to float32.
+//
+//go:noescape
+func packF16PanelAVX2(panel *float32, src *byte, stride, depth int)
+
+//go:noescape
+func packBF16PanelAVX2(panel *float32, src *byte, stride, depth int)
+
+//go:noescape
+func packF32PanelAVX2(panel *float32, src *byte, stride, depth int)
