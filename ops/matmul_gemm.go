@@ -92,7 +92,10 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 		roundActs(p, a, in, n, cols, w.kernel, p.actScratch(n*actBytes), actBytes)
 	}
 	kc := min(gemmKC, cols)
-	p.ForWorker(rows, gemmNR, func(wk, lo, hi int) {
+	// One panel a chunk: a panel is a long task (all n rows), and with
+	// ForWorker's four chunks per worker one worker idled for up to a
+	// chunk at the end of every product.
+	p.ForChunks(rows, gemmNR, func(wk, lo, hi int) {
 		g.panel[wk] = growF32(g.panel[wk], kc*gemmNR+kc)
 		panel, rowBuf := g.panel[wk][:kc*gemmNR], g.panel[wk][kc*gemmNR:]
 		var ctile [gemmMR * gemmNR]float32

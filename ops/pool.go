@@ -179,15 +179,30 @@ func (p *Pool) ForWorker(n, align int, fn func(worker, lo, hi int)) {
 		align = 1
 	}
 	units := (n + align - 1) / align
+	// About four chunks per worker: balance without much contention.
+	p.forChunks(n, max(1, units/(4*p.threads))*align, fn)
+}
+
+// ForChunks is ForWorker with chunks of exactly chunk (the last one
+// shorter): for loops whose chunks are few and long, where ForWorker's
+// four per worker would leave a worker idle for a large part of the loop
+// while the other finishes its last one.
+func (p *Pool) ForChunks(n, chunk int, fn func(worker, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	p.forChunks(n, max(1, chunk), fn)
+}
+
+func (p *Pool) forChunks(n, chunk int, fn func(worker, lo, hi int)) {
+	units := (n + chunk - 1) / chunk
 	if p.threads == 1 || units == 1 {
 		fn(0, 0, n)
 		return
 	}
-	// About four chunks per worker: balance without much contention.
-	perChunk := max(1, units/(4*p.threads))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	j := &poolJob{n: n, chunk: perChunk * align, fn: fn, helpers: min(p.threads-1, units-1)}
+	j := &poolJob{n: n, chunk: chunk, fn: fn, helpers: min(p.threads-1, units-1)}
 	p.cur.Store(j) // publishes the job (atomics order the stores above)
 	p.epoch.Add(1)
 	if p.sleepers.Load() > 0 {

@@ -37,6 +37,41 @@ func TestPoolFor(t *testing.T) {
 	}
 }
 
+// ForChunks: every index once, in chunks of exactly chunk (the last one
+// shorter), worker ids in range.
+func TestPoolForChunks(t *testing.T) {
+	for _, threads := range []int{1, 2, 3} {
+		p := NewPool(threads)
+		for _, n := range []int{0, 1, 31, 32, 33, 768, 2049} {
+			for _, chunk := range []int{0, 1, 32, 100} {
+				hits := make([]atomic.Int32, n)
+				bad := atomic.Bool{}
+				p.ForChunks(n, chunk, func(w, lo, hi int) {
+					c := max(chunk, 1)
+					if w < 0 || w >= threads || lo%c != 0 || lo >= hi || (hi-lo != c && hi != n) {
+						bad.Store(true)
+					}
+					if threads == 1 && (lo != 0 || hi != n) { // one thread: one call
+						bad.Store(true)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				if bad.Load() {
+					t.Fatalf("threads %d n %d chunk %d: bad chunk or worker id", threads, n, chunk)
+				}
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("threads %d n %d chunk %d: index %d visited %d times", threads, n, chunk, i, h)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
+
 // A pool's matmul scratch is counted while held and released by Close.
 func TestPoolScratchMetered(t *testing.T) {
 	before := DefaultMeter.Current(Scratch)
