@@ -15,17 +15,21 @@ import (
 func roundActs(p *Pool, a, in []float32, n, cols int, k *DotKernel, enc []byte, actBytes int) {
 	p.For(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			x, y := in[i*cols:(i+1)*cols], a[i*cols:(i+1)*cols]
-			if roundActsFast(k.ActType, x, y) {
-				continue
-			}
-			e := enc[i*actBytes : (i+1)*actBytes]
-			k.Quantize(x, e)
-			if err := gguf.Dequantize(k.ActType, e, y); err != nil {
-				panic(err)
-			}
+			roundActRow(k, in[i*cols:(i+1)*cols], a[i*cols:(i+1)*cols], enc[i*actBytes:(i+1)*actBytes])
 		}
 	})
+}
+
+// roundActRow is roundActs for one row x into y, enc its scratch
+// encoding (actBytes).
+func roundActRow(k *DotKernel, x, y []float32, enc []byte) {
+	if roundActsFast(k.ActType, x, y) {
+		return
+	}
+	k.Quantize(x, enc)
+	if err := gguf.Dequantize(k.ActType, enc, y); err != nil {
+		panic(err)
+	}
 }
 
 // fakeQ8_0Go is QuantizeActQ8_0 then Q8_0 decoding: per 32 values

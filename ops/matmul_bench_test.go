@@ -45,7 +45,7 @@ func BenchmarkGemmKernel(b *testing.B) {
 func BenchmarkMatMul(b *testing.B) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	const rows, cols = 2048, 768
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeQ4_K, gguf.TypeF32} {
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ4_K, gguf.TypeF32} {
 		wf := randVec(rng, rows*cols)
 		rb, _ := gguf.RowSize(typ, cols)
 		raw := make([]byte, rows*rb)
@@ -93,6 +93,44 @@ func BenchmarkMatMulBackwardInput(b *testing.B) {
 				MatMulBackwardInput(p, dIn, dOut, n, w)
 			}
 			b.ReportMetric(float64(2*n*rows*cols*b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		p.Close()
+	}
+}
+
+// BenchmarkMatMulOneThread: BenchmarkMatMul's prompt-processing shape
+// (2048×768 weight, 512 rows) on a pool of one, reported per thread CPU
+// second as well (cpu-GFLOP/s): on a shared machine, the batched kernel's
+// own speed (packing included) without the neighbours' share of the cores.
+func BenchmarkMatMulOneThread(b *testing.B) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	const rows, cols, n = 2048, 768, 512
+	for _, typ := range []gguf.Type{gguf.TypeF16, gguf.TypeBF16, gguf.TypeF32, gguf.TypeQ4_K} {
+		wf := randVec(rng, rows*cols)
+		rb, _ := gguf.RowSize(typ, cols)
+		raw := make([]byte, rows*rb)
+		if err := gguf.Quantize(typ, wf, raw); err != nil {
+			b.Fatal(err)
+		}
+		w, err := NewMatrix(typ.String(), typ, rows, cols, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := NewPool(1)
+		in := randVec(rng, n*cols)
+		out := make([]float32, n*rows)
+		b.Run(typ.String(), func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPUSeconds()
+			for range b.N {
+				MatMul(p, out, in, n, w)
+			}
+			flop := float64(2 * n * rows * cols * b.N)
+			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if cpu := threadCPUSeconds() - cpu0; cpu > 0 {
+				b.ReportMetric(flop/cpu/1e9, "cpu-GFLOP/s")
+			}
 		})
 		p.Close()
 	}

@@ -27,6 +27,8 @@ const (
 type gemmScratch struct {
 	act   []float32   // (n, cols) activations as the dot kernel sees them
 	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
+	apack []float32   // the activations in groups of 6 rows (matmulGEMMPacked)
+	rows6 [][]float32 // per worker: one group's 6 rounded rows
 	i8    i8Scratch   // the int8 path's buffers (matmul_gemm_i8.go)
 	q6k   q6kScratch  // the Q6_K integer path's (matmul_gemm_q6k.go)
 }
@@ -75,6 +77,10 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 			matmulGEMMI8(p, out, in, n, w, kernel)
 			return
 		}
+	}
+	if gemmPackedActs {
+		matmulGEMMPacked(p, out, in, n, w, exact)
+		return
 	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
@@ -127,6 +133,132 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 			}
 		}
 	})
+}
+
+// gemmPackedRows is the activation rows per kernel call of
+// matmulGEMMPacked.
+const gemmPackedRows = 6
+
+// matmulGEMMPacked is matmulGEMMOpt where gemmPackedActs (AVX2 without
+// AVX-512): the activations, rounded as there, are first packed in groups
+// of 6 rows, k-major (packActs6: ap[g·gs + 6k + i] = row 6g+i at k, rows
+// past n zero), so that the 6×16 kernel (gemmKernelPacked) reads one
+// sequential stream of them instead of six rows cols apart, which shared
+// cache sets with each other and the panel. Each output is the same sum in
+// the same order as gemmKernelAVX2's (one FMA per term, k ascending, kc
+// blocks accumulated in out).
+func matmulGEMMPacked(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
+	cols, rows := w.Cols, w.Rows
+	g := &p.gemm
+	if len(g.panel) < p.threads {
+		g.panel = make([][]float32, p.threads)
+	}
+	if len(g.rows6) < p.threads {
+		g.rows6 = make([][]float32, p.threads)
+	}
+	const mr6 = gemmPackedRows
+	ng := (n + mr6 - 1) / mr6
+	gs := mr6*cols + 8 // a group's stride, with room for packActs6's overrun
+	g.apack = growF32(g.apack, ng*gs)
+	ap := g.apack
+	round := w.F32 == nil && !exact
+	var enc []byte
+	actBytes := 0
+	if round {
+		var err error
+		actBytes, err = gguf.RowSize(w.kernel.ActType, cols)
+		if err != nil {
+			panic(fmt.Sprintf("ops.MatMul %q: %v", w.Name, err))
+		}
+		enc = p.actScratch(n * actBytes)
+	}
+	p.ForWorker(ng, 1, func(wk, lo, hi int) {
+		g.rows6[wk] = growF32(g.rows6[wk], mr6*cols)
+		tmp := g.rows6[wk]
+		for gi := lo; gi < hi; gi++ {
+			i0 := gi * mr6
+			mr := min(mr6, n-i0)
+			src := in[i0*cols:]
+			if round || mr < mr6 {
+				for i := 0; i < mr; i++ {
+					r := i0 + i
+					x, y := in[r*cols:(r+1)*cols], tmp[i*cols:(i+1)*cols]
+					if round {
+						roundActRow(w.kernel, x, y, enc[r*actBytes:(r+1)*actBytes])
+					} else {
+						copy(y, x)
+					}
+				}
+				clear(tmp[mr*cols:])
+				src = tmp
+			}
+			packActs6(ap[gi*gs:(gi+1)*gs], src, cols, cols)
+		}
+	})
+	kc := min(gemmKC, cols)
+	p.ForChunks(rows, gemmNR, func(wk, lo, hi int) { // one panel a chunk (matmulGEMMOpt)
+		g.panel[wk] = growF32(g.panel[wk], kc*gemmNR+kc)
+		panel, rowBuf := g.panel[wk][:kc*gemmNR], g.panel[wk][kc*gemmNR:]
+		var ctile [mr6 * gemmNR]float32
+		for k0 := 0; k0 < cols; k0 += kc {
+			k1 := min(k0+kc, cols)
+			depth := k1 - k0
+			for j0 := lo; j0 < hi; j0 += gemmNR {
+				nr := min(gemmNR, hi-j0)
+				pp := panel[:depth*gemmNR]
+				packPanel(pp, rowBuf[:depth], w, j0, nr, k0, k1)
+				for gi := range ng {
+					i0 := gi * mr6
+					mr := min(mr6, n-i0)
+					apg := ap[gi*gs+k0*mr6 : gi*gs+k1*mr6]
+					if mr == mr6 && nr == gemmNR { // full tile: straight into out
+						gemmKernelPacked(pp, apg, depth, out[i0*rows+j0:], rows, k0 > 0)
+						continue
+					}
+					gemmKernelPacked(pp, apg, depth, ctile[:], gemmNR, false)
+					for i := 0; i < mr; i++ {
+						o := out[(i0+i)*rows+j0 : (i0+i)*rows+j0+nr]
+						c := ctile[i*gemmNR : i*gemmNR+nr]
+						if k0 == 0 {
+							copy(o, c)
+						} else {
+							for j, v := range c {
+								o[j] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// packActs6Go is packActs6: dst[6k+i] = src[i*lda+k] for i < 6, k < cols.
+func packActs6Go(dst, src []float32, lda, cols int) {
+	for i := range gemmPackedRows {
+		row := src[i*lda : i*lda+cols]
+		for k, v := range row {
+			dst[k*gemmPackedRows+i] = v
+		}
+	}
+}
+
+// gemmKernelPackedGo is gemmKernelPacked's reference: for i < 6, j < 32,
+// c[i*ldc+j] (+)= Σ_{k<depth} ap[6k+i]·panel[k*32+j], k ascending.
+func gemmKernelPackedGo(panel, ap []float32, depth int, c []float32, ldc int, accumulate bool) {
+	for i := range gemmPackedRows {
+		o := c[i*ldc : i*ldc+gemmNR]
+		for j := range gemmNR {
+			var s float32
+			if accumulate {
+				s = o[j]
+			}
+			for k := range depth {
+				s += ap[k*gemmPackedRows+i] * panel[k*gemmNR+j]
+			}
+			o[j] = s
+		}
+	}
 }
 
 // matmulBackwardGEMM is MatMulBackwardInput for n >= gemmMinRows:

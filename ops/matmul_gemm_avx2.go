@@ -57,3 +57,31 @@ func gemm4x16AVX2(panel, a *float32, lda, depth int, c *float32, ldc int, accumu
 
 //go:noescape
 func gemm5x16AVX2(panel, a *float32, lda, depth int, c *float32, ldc int, accumulate bool)
+
+// gemmPackedActs: the batched matmul packs the activations for the 6-row
+// kernel (matmulGEMMPacked) where this file's kernels serve, i.e. on AVX2
+// CPUs without AVX-512. Six rows fill AVX2's 16 registers (12 accumulators,
+// two panel vectors, two broadcasts) where five left one idle.
+var gemmPackedActs = hasAVX2 && !hasAVX512
+
+// gemmKernelPacked is gemmKernelAVX2 for 6 rows packed k-major
+// (ap[6k+i] = row i at k, len >= 6·depth): c[i*ldc+j] (+)=
+// Σ_k ap[6k+i]·panel[k*32+j] for i < 6, j < 32, in two passes of 16
+// columns (gemm6x16PackedAVX2).
+func gemmKernelPacked(panel, ap []float32, depth int, c []float32, ldc int, accumulate bool) {
+	if depth == 0 {
+		gemmKernelPackedGo(panel, ap, depth, c, ldc, accumulate)
+		return
+	}
+	_ = panel[depth*gemmNR-1]
+	_ = ap[depth*gemmPackedRows-1]
+	_ = c[(gemmPackedRows-1)*ldc+gemmNR-1]
+	gemm6x16PackedAVX2(&panel[0], &ap[0], depth, &c[0], ldc, accumulate)
+	gemm6x16PackedAVX2(&panel[16], &ap[0], depth, &c[16], ldc, accumulate)
+}
+
+// gemm6x16PackedAVX2: c[i*ldc+j] (+)= Σ_{k<depth} ap[6k+i]·panel[k*32+j]
+// for i < 6, j < 16; depth > 0.
+//
+//go:noescape
+func gemm6x16PackedAVX2(panel, ap *float32, depth int, c *float32, ldc int, accumulate bool)

@@ -72,3 +72,27 @@ func packBF16PanelAVX2(panel *float32, src *byte, stride, depth int)
 
 //go:noescape
 func packF32PanelAVX2(panel *float32, src *byte, stride, depth int)
+
+// packActs6 writes dst[6k+i] = src[i*lda+k] for i < 6, k < cols: six
+// activation rows interleaved for gemmKernelPacked, 8 columns at a time in
+// assembly (packActs6AVX2), the last cols%8 here. dst needs 6·cols+2
+// values (the assembly's last store runs two past).
+func packActs6(dst, src []float32, lda, cols int) {
+	if cols == 0 {
+		return
+	}
+	_ = src[(gemmPackedRows-1)*lda+cols-1]
+	_ = dst[gemmPackedRows*cols+1]
+	b := cols / 8
+	if b > 0 {
+		packActs6AVX2(&dst[0], &src[0], lda, b)
+	}
+	for k := 8 * b; k < cols; k++ {
+		for i := range gemmPackedRows {
+			dst[k*gemmPackedRows+i] = src[i*lda+k]
+		}
+	}
+}
+
+//go:noescape
+func packActs6AVX2(dst, src *float32, lda, blocks int)

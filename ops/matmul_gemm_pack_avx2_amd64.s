@@ -170,3 +170,46 @@ f32loop:
 f32done:
 	VZEROUPPER
 	RET
+
+// func packActs6AVX2(dst, src *float32, lda, blocks int)
+//
+// dst[6k+i] = src[i*lda+k] for i < 6, k < 8·blocks: six activation rows
+// interleaved k-major for gemm6x16PackedAVX2, 8 columns at a time: the
+// rows in Y0..Y5 (Y6, Y7: don't care), TRANSPOSE8, then each column's
+// first six lanes stored 24 bytes apart, in order, each 32-byte store's
+// last two lanes overwritten by the next one. The last store writes two
+// floats past dst[6·8·blocks]; the caller leaves room.
+TEXT ·packActs6AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lda+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	SHLQ $2, BX
+	LEAQ (BX)(BX*2), R10
+	ADDQ SI, R10 // row 3
+	TESTQ CX, CX
+	JEQ adone
+aloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (R10), Y3
+	VMOVUPS (R10)(BX*1), Y4
+	VMOVUPS (R10)(BX*2), Y5
+	TRANSPOSE8
+	VMOVUPS Y8, 0(DI)
+	VMOVUPS Y9, 24(DI)
+	VMOVUPS Y10, 48(DI)
+	VMOVUPS Y11, 72(DI)
+	VMOVUPS Y12, 96(DI)
+	VMOVUPS Y13, 120(DI)
+	VMOVUPS Y14, 144(DI)
+	VMOVUPS Y15, 168(DI)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $192, DI
+	DECQ CX
+	JNZ aloop
+adone:
+	VZEROUPPER
+	RET

@@ -29,3 +29,13 @@ func quantizeActFast(gguf.Type, []float32, []byte) bool { return false }
 
 // packPanelFast: no assembly packer in the plain Go build (packPanelGo).
 func packPanelFast(panel []float32, w *Matrix, j0, nr, k0, k1 int) bool { return false }
+
+// gemmPackedActs: the plain Go build keeps matmulGEMMOpt's row-major
+// activations (matmulGEMMPacked is for the AVX2 kernel).
+const gemmPackedActs = false
+
+func gemmKernelPacked(panel, ap []float32, depth int, c []float32, ldc int, accumulate bool) {
+	gemmKernelPackedGo(panel, ap, depth, c, ldc, accumulate)
+}
+
+func packActs6(dst, src []float32, lda, cols int) { packActs6Go(dst, src, lda, cols) }

@@ -87,11 +87,14 @@ func (p *Pool) Close() {
 	p.cur.Store(nil) // drop the last loop's closure
 	p.mmu.Lock()
 	defer p.mmu.Unlock()
-	bytes := int64(cap(p.actBuf)) + 4*int64(cap(p.gemm.act))
+	bytes := int64(cap(p.actBuf)) + 4*int64(cap(p.gemm.act)+cap(p.gemm.apack))
 	for _, b := range p.workBuf {
 		bytes += 4 * int64(len(b))
 	}
 	for _, b := range p.gemm.panel {
+		bytes += 4 * int64(cap(b))
+	}
+	for _, b := range p.gemm.rows6 {
 		bytes += 4 * int64(cap(b))
 	}
 	bytes += p.gemm.i8.bytes()

@@ -1,0 +1,146 @@
+//go:build goexperiment.simd && amd64
+
+package ops
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"ladder-engine/gguf"
+)
+
+// TestGemmKernelPackedAVX2: the 6-row packed kernel against its Go twin
+// (within float32 rounding: fused products only) and bit for bit against
+// the row-major AVX2 kernel it replaces (5 rows + 1 row, same FMAs in the
+// same order), fresh and accumulating, short and odd depths, ldc wider
+// than the panel, zeros, huge and tiny values; columns past 32 untouched.
+func TestGemmKernelPackedAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(41, 42))
+	const mr = gemmPackedRows
+	for _, depth := range []int{1, 2, 7, 8, 33, 255, 256} {
+		for _, acc := range []bool{false, true} {
+			const ldc = 41
+			panel := randVec(rng, depth*gemmNR)
+			rowsA := randVec(rng, mr*depth) // row-major (lda = depth)
+			rowsA[0] = 0
+			rowsA[depth] = float32(math.Copysign(0, -1))
+			panel[1] = 1e30 // a huge weight: the tolerance scales with it
+			panel[len(panel)-1] = 0x1p-140
+			rowsA[len(rowsA)-1] = 65504
+			ap := make([]float32, mr*depth)
+			packActs6Go(ap, rowsA, depth, depth)
+			c0 := randVec(rng, mr*ldc)
+			got := append([]float32(nil), c0...)
+			want := append([]float32(nil), c0...)
+			same := append([]float32(nil), c0...)
+			gemmKernelPacked(panel, ap, depth, got, ldc, acc)
+			gemmKernelPackedGo(panel, ap, depth, want, ldc, acc)
+			gemmKernelAVX2(panel, rowsA, depth, depth, 5, same, ldc, acc)
+			gemmKernelAVX2(panel, rowsA[5*depth:], depth, depth, 1, same[5*ldc:], ldc, acc)
+			for i := range mr {
+				for j := range ldc {
+					g, w := got[i*ldc+j], want[i*ldc+j]
+					if j >= gemmNR {
+						if g != c0[i*ldc+j] {
+							t.Fatalf("depth %d: wrote c[%d][%d]", depth, i, j)
+						}
+						continue
+					}
+					if math.Float32bits(g) != math.Float32bits(same[i*ldc+j]) {
+						t.Fatalf("depth %d acc %v: c[%d][%d] = %g, row-major AVX2 kernel %g", depth, acc, i, j, g, same[i*ldc+j])
+					}
+					var mag float64
+					for k := range depth {
+						mag += math.Abs(float64(rowsA[i*depth+k] * panel[k*gemmNR+j]))
+					}
+					if acc {
+						mag += math.Abs(float64(c0[i*ldc+j]))
+					}
+					if math.Abs(float64(g-w)) > 1e-5*mag+1e-30 {
+						t.Fatalf("depth %d acc %v: c[%d][%d] = %g, want %g", depth, acc, i, j, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackActs6AVX2: packActs6 (assembly for 8 columns at a time, Go for
+// the rest) equals packActs6Go bit for bit, writes at most two values past
+// 6·cols, and reads rows lda apart.
+func TestPackActs6AVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(43, 44))
+	const sentinel = float32(-777.25)
+	for _, cols := range []int{1, 5, 7, 8, 9, 16, 23, 255, 256, 771} {
+		for _, pad := range []int{0, 3, 64} {
+			lda := cols + pad
+			src := randVec(rng, 6*lda)
+			src[0] = float32(math.Inf(1))
+			src[len(src)-1] = 0x1p-149
+			got := make([]float32, 6*cols+16)
+			want := make([]float32, 6*cols+16)
+			for i := range got {
+				got[i], want[i] = sentinel, sentinel
+			}
+			packActs6(got, src, lda, cols)
+			packActs6Go(want, src, lda, cols)
+			for i := range got {
+				if i >= 6*cols && i < 6*cols+2 {
+					continue // room for the last store
+				}
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("cols %d lda %d: dst[%d] (k %d, row %d) = %g, want %g", cols, lda, i, i/6, i%6, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulPackedActs: with the activations packed for the 6-row kernel
+// (matmulGEMMPacked) MatMul gives what the row-major 5-row path gives, bit
+// for bit (the same sums in the same order), for every fixture type, row
+// counts around multiples of 6, 1 to 3 threads, rounded and exact
+// activations.
+func TestMatMulPackedActs(t *testing.T) {
+	needAVX2(t)
+	if !gemmPackedActs {
+		t.Skip("the packed path is for AVX2 without AVX-512")
+	}
+	defer func() { gemmPackedActs = true }()
+	rng := rand.New(rand.NewPCG(45, 46))
+	ws := fixtureMatrices(t) // all 256 deep: add depths across kc blocks with tails of 8
+	for _, m := range []struct {
+		typ        gguf.Type
+		rows, cols int
+	}{{gguf.TypeF16, 70, 600}, {gguf.TypeBF16, 33, 517}, {gguf.TypeF32, 96, 263}} {
+		ws = append(ws, packTestMatrix(t, rng, m.typ, m.rows, m.cols))
+	}
+	for _, w := range ws {
+		for _, n := range []int{4, 6, 7, 13, 37} {
+			in := randVec(rng, n*w.Cols)
+			for _, threads := range []int{1, 2, 3} {
+				for _, exact := range []bool{false, true} {
+					name := fmt.Sprintf("%s %dx%d n=%d threads=%d exact=%v", w.Type, w.Rows, w.Cols, n, threads, exact)
+					p := NewPool(threads)
+					got := randVec(rng, n*w.Rows)
+					want := randVec(rng, n*w.Rows)
+					gemmPackedActs = true
+					matmulGEMMOpt(p, got, in, n, w, exact)
+					gemmPackedActs = false
+					matmulGEMMOpt(p, want, in, n, w, exact)
+					gemmPackedActs = true
+					p.Close()
+					for i := range got {
+						if !samePanelValue(got[i], want[i]) {
+							t.Fatalf("%s: out[%d] = %g, row-major path %g", name, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
