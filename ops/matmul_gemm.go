@@ -139,6 +139,10 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 // matmulGEMMPacked.
 const gemmPackedRows = 6
 
+// tailParts is how many row ranges matmulGEMMPacked splits each of its
+// last panels into.
+const tailParts = 4
+
 // matmulGEMMPacked is matmulGEMMOpt where gemmPackedActs (AVX2 without
 // AVX-512): the activations, rounded as there, are first packed in groups
 // of 6 rows, k-major (packActs6: ap[g·gs + 6k + i] = row 6g+i at k, rows
@@ -196,18 +200,34 @@ func matmulGEMMPacked(p *Pool, out, in []float32, n int, w *Matrix, exact bool) 
 		}
 	})
 	kc := min(gemmKC, cols)
-	p.ForChunks(rows, gemmNR, func(wk, lo, hi int) { // one panel a chunk (matmulGEMMOpt)
+	// Work units: one panel (all rows) each, as in matmulGEMMOpt, except
+	// the last few panels, which are split by rows into tailParts units
+	// (each packing the panel again) so that the workers finish together:
+	// the last unit taken is a fraction of a panel.
+	panels := (rows + gemmNR - 1) / gemmNR
+	tail, parts := 0, 1
+	if p.threads > 1 && ng >= 2*tailParts {
+		tail, parts = min(panels, 2*p.threads), tailParts
+	}
+	units := panels - tail + tail*parts
+	p.ForChunks(units, 1, func(wk, lo, hi int) {
 		g.panel[wk] = growF32(g.panel[wk], kc*gemmNR+kc)
 		panel, rowBuf := g.panel[wk][:kc*gemmNR], g.panel[wk][kc*gemmNR:]
 		var ctile [mr6 * gemmNR]float32
-		for k0 := 0; k0 < cols; k0 += kc {
-			k1 := min(k0+kc, cols)
-			depth := k1 - k0
-			for j0 := lo; j0 < hi; j0 += gemmNR {
-				nr := min(gemmNR, hi-j0)
+		for u := lo; u < hi; u++ {
+			pi, g0, g1 := u, 0, ng
+			if v := u - (panels - tail); v >= 0 {
+				pi = panels - tail + v/parts
+				g0, g1 = ng*(v%parts)/parts, ng*(v%parts+1)/parts
+			}
+			j0 := pi * gemmNR
+			nr := min(gemmNR, rows-j0)
+			for k0 := 0; k0 < cols; k0 += kc {
+				k1 := min(k0+kc, cols)
+				depth := k1 - k0
 				pp := panel[:depth*gemmNR]
 				packPanel(pp, rowBuf[:depth], w, j0, nr, k0, k1)
-				for gi := range ng {
+				for gi := g0; gi < g1; gi++ {
 					i0 := gi * mr6
 					mr := min(mr6, n-i0)
 					apg := ap[gi*gs+k0*mr6 : gi*gs+k1*mr6]

@@ -120,7 +120,7 @@ func TestMatMulPackedActs(t *testing.T) {
 		ws = append(ws, packTestMatrix(t, rng, m.typ, m.rows, m.cols))
 	}
 	for _, w := range ws {
-		for _, n := range []int{4, 6, 7, 13, 37} {
+		for _, n := range []int{4, 6, 7, 13, 37, 97} { // 97: the last panels split by rows
 			in := randVec(rng, n*w.Cols)
 			for _, threads := range []int{1, 2, 3} {
 				for _, exact := range []bool{false, true} {
