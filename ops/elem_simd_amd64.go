@@ -120,6 +120,10 @@ func roundF16V(v archsimd.Float32x16) archsimd.Float32x16 {
 // roundF16 rounds every value to the nearest float16 (ggml's f32→f16→f32).
 func roundF16(x []float32) {
 	if !hasAVX512 {
+		if hasAVX2 && hasF16C {
+			roundF16AVX2(x, x) // F16C's conversions there and back
+			return
+		}
 		if hasAVX2 {
 			roundF16InPlaceAVX2(x)
 			return

@@ -137,9 +137,32 @@ func roundF16V8(v archsimd.Float32x8) archsimd.Float32x8 {
 	return sub.Merge(r, small)
 }
 
-// roundF16AVX2 rounds to float16 precision; groups with a value at or
-// beyond 65504 (which would round to infinity), or NaNs, take the scalar path.
+// roundF16AVX2 rounds to float16 precision: with F16C's conversions
+// there and back (roundF16F16C) where the CPU has them, else
+// roundF16AVX2Bits.
 func roundF16AVX2(x, y []float32) {
+	if !hasF16C {
+		roundF16AVX2Bits(x, y)
+		return
+	}
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		_ = y[n8-1]
+		roundF16F16C(&x[0], &y[0], n8)
+	}
+	roundF16Go(x[n8:], y[n8:len(x)])
+}
+
+// roundF16F16C: y[i] = x[i] rounded to a half (nearest even) and back,
+// for i < n, a multiple of 8 (matmul_actquant_avx2_amd64.s).
+//
+//go:noescape
+func roundF16F16C(x, y *float32, n int)
+
+// roundF16AVX2Bits rounds to float16 precision in integer arithmetic;
+// groups with a value at or beyond 65504 (which would round to infinity),
+// or NaNs, take the scalar path.
+func roundF16AVX2Bits(x, y []float32) {
 	i := 0
 	for ; i+8 <= len(x); i += 8 {
 		v := archsimd.LoadFloat32x8Slice(x[i : i+8])

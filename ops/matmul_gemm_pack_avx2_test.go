@@ -130,3 +130,39 @@ func TestPackF16PanelExhaustive(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundF16F16C: F16C's round trip equals roundF16Go (gguf.F32ToF16
+// and back) bit for bit, NaNs as NaNs: every exponent and sign with the
+// mantissa bits that decide the rounding (ties, just below and above,
+// odd and even kept bits, the subnormal and overflow ranges), and random
+// patterns; lengths not multiples of 8 or 16.
+func TestRoundF16F16C(t *testing.T) {
+	needAVX2(t)
+	if !hasF16C {
+		t.Skip("CPU has no F16C")
+	}
+	var xs []float32
+	for e := uint32(0); e < 256; e++ {
+		for _, m := range []uint32{0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x2fff, 0x3000, 0x3001, 0x7fe000, 0x7fefff, 0x7ff000, 0x7fffff, 0x400000} {
+			for _, s := range []uint32{0, 1 << 31} {
+				xs = append(xs, math.Float32frombits(s|e<<23|m))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	for range 1 << 20 {
+		xs = append(xs, math.Float32frombits(rng.Uint32()))
+	}
+	for _, n := range []int{len(xs), len(xs) - 3, 13, 8, 7} {
+		got := make([]float32, n)
+		want := make([]float32, n)
+		roundF16AVX2(xs[:n], got)
+		roundF16Go(xs[:n], want)
+		for i := range got {
+			if !samePanelValue(got[i], want[i]) {
+				t.Fatalf("n %d: round(%g = %#x) = %g (%#x), want %g (%#x)", n, xs[i], math.Float32bits(xs[i]),
+					got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+}
