@@ -40,3 +40,39 @@ func TestAttentionKVMatchesAttention(t *testing.T) {
 		})
 	}
 }
+
+// KVCache.store puts every key and value where kPanel and vPanel read
+// them, whether a block of 32 positions goes in whole (transposed at once)
+// or position by position: batches that start on and off block bounds,
+// head dims with and without a partial 32-dim panel.
+func TestKVCacheStoreLayout(t *testing.T) {
+	for _, hd := range []int{32, 40, 64} {
+		const nHeadKV, nCtx = 3, 160
+		be := NewCPU(NewPool(1))
+		kv := be.NewKVCache(1, nCtx, nHeadKV, hd, false)
+		kvDim := nHeadKV * hd
+		var ks, vs []float32
+		for i, n := range []int{70, 60, 1, 29} { // whole blocks at 0, 32 and (second batch) 96
+			k := gcRand(uint64(10+i), n*kvDim, 1)
+			v := gcRand(uint64(20+i), n*kvDim, 1)
+			ks, vs = append(ks, k...), append(vs, v...)
+			kv.store(0, append([]float32(nil), k...), append([]float32(nil), v...), n)
+			kv.Advance(n)
+		}
+		for pos := 0; pos < kv.Len(); pos++ {
+			for h := 0; h < nHeadKV; h++ {
+				kp := kv.kPanel(0, h, pos/32)
+				for d := 0; d < hd; d++ {
+					if got, want := kp[d*32+pos%32], ks[pos*kvDim+h*hd+d]; got != want {
+						t.Fatalf("hd %d: key pos %d head %d dim %d = %g, want %g", hd, pos, h, d, got, want)
+					}
+					vp := kv.vPanel(0, h, d/32, kv.Len())
+					if got, want := vp[pos*32+d%32], vs[pos*kvDim+h*hd+d]; got != want {
+						t.Fatalf("hd %d: value pos %d head %d dim %d = %g, want %g", hd, pos, h, d, got, want)
+					}
+				}
+			}
+		}
+		kv.Free()
+	}
+}

@@ -121,18 +121,34 @@ func (kv *KVCache) store(l int, k, v []float32, n int) {
 	K, V := kv.k[l], kv.v[l]
 	for t := 0; t < n; t++ {
 		pos := kv.n + t
+		for h := 0; h < kv.nHeadKV; h++ {
+			vr := v[t*kvDim+h*hd : t*kvDim+h*hd+hd]
+			for c := 0; c*32 < hd; c++ { // V: a position's 32 dims of a panel are contiguous
+				off := ((h*kv.hdPad/32+c)*kv.ctxPad + pos) * 32
+				copy(V[off:off+32], vr[32*c:min(32*c+32, hd)])
+			}
+		}
+	}
+	fast := canPackRows32F32(hd)
+	for t := 0; t < n; {
+		pos := kv.n + t
 		blk, lane := pos/32, pos%32
+		if fast && lane == 0 && t+32 <= n { // K: 32 whole positions, transposed at once
+			for h := 0; h < kv.nHeadKV; h++ {
+				off := (h*kv.ctxPad/32 + blk) * hd * 32
+				packRows32F32(K[off:off+hd*32], k[t*kvDim+h*hd:], kvDim, hd)
+			}
+			t += 32
+			continue
+		}
 		for h := 0; h < kv.nHeadKV; h++ {
 			kr := k[t*kvDim+h*hd : t*kvDim+h*hd+hd]
 			kb := K[(h*kv.ctxPad/32+blk)*hd*32:]
 			for d, x := range kr {
 				kb[d*32+lane] = x
 			}
-			vr := v[t*kvDim+h*hd : t*kvDim+h*hd+hd]
-			for d, x := range vr {
-				V[((h*kv.hdPad/32+d/32)*kv.ctxPad+pos)*32+d%32] = x
-			}
 		}
+		t++
 	}
 }
 

@@ -96,3 +96,15 @@ func packActs6(dst, src []float32, lda, cols int) {
 
 //go:noescape
 func packActs6AVX2(dst, src *float32, lda, blocks int)
+
+// canPackRows32F32 reports whether packRows32F32 serves a depth.
+func canPackRows32F32(depth int) bool { return hasAVX2 && depth%8 == 0 && depth > 0 }
+
+// packRows32F32 is the F32 panel packer on plain slices: dst[k*32+j] =
+// src[j*lda+k] for j < 32, k < depth (canPackRows32F32). The KV cache
+// stores 32 positions' keys with it.
+func packRows32F32(dst, src []float32, lda, depth int) {
+	_ = dst[depth*gemmNR-1]
+	_ = src[(gemmNR-1)*lda+depth-1]
+	packF32PanelAVX2(&dst[0], (*byte)(unsafe.Pointer(&src[0])), 4*lda, depth)
+}

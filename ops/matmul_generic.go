@@ -39,3 +39,7 @@ func gemmKernelPacked(panel, ap []float32, depth int, c []float32, ldc int, accu
 }
 
 func packActs6(dst, src []float32, lda, cols int) { packActs6Go(dst, src, lda, cols) }
+
+func canPackRows32F32(depth int) bool { return false }
+
+func packRows32F32(dst, src []float32, lda, depth int) { panic("unreachable") }
