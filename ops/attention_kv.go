@@ -32,11 +32,14 @@ func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, 
 	scale, sCap, window := o.resolve(hd)
 	nQB := (n + GemmMR - 1) / GemmMR
 	round16 := kv.RoundF16
-	p.ForWorker(nQB*nHead, 1, func(w, lo, hi int) {
+	// Causal: a block's work grows with its position, so the blocks go
+	// last first (the cheapest end the loop, when a worker that takes one
+	// keeps the other waiting), one block's heads a chunk.
+	p.ForChunks(nQB*nHead, nHead, func(w, lo, hi int) {
 		pr := probs[w*GemmMR*stride : (w+1)*GemmMR*stride]
 		var ctile [GemmMR * GemmNR]float32
 		for it := lo; it < hi; it++ {
-			ib, h := it/nHead, it%nHead
+			ib, h := nQB-1-it/nHead, it%nHead
 			hkv := h / group
 			i0 := ib * GemmMR
 			mr := min(GemmMR, n-i0)
