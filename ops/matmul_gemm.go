@@ -201,13 +201,13 @@ func matmulGEMMPacked(p *Pool, out, in []float32, n int, w *Matrix, exact bool) 
 	})
 	kc := min(gemmKC, cols)
 	// Work units: one panel (all rows) each, as in matmulGEMMOpt, except
-	// the last few panels, which are split by rows into tailParts units
+	// the last threads panels, which are split by rows into tailParts units
 	// (each packing the panel again) so that the workers finish together:
-	// the last unit taken is a fraction of a panel.
+	// the last units taken are a fraction of a panel.
 	panels := (rows + gemmNR - 1) / gemmNR
 	tail, parts := 0, 1
 	if p.threads > 1 && ng >= 2*tailParts {
-		tail, parts = min(panels, 2*p.threads), tailParts
+		tail, parts = min(panels, p.threads), tailParts
 	}
 	units := panels - tail + tail*parts
 	p.ForChunks(units, 1, func(wk, lo, hi int) {
