@@ -34,8 +34,10 @@ func attentionKV(p *Pool, out, q []float32, kv *KVCache, l, n, nHead, pos0 int, 
 	round16 := kv.RoundF16
 	// Causal: a block's work grows with its position, so the blocks go
 	// last first (the cheapest end the loop, when a worker that takes one
-	// keeps the other waiting), one block's heads a chunk.
-	p.ForChunks(nQB*nHead, nHead, func(w, lo, hi int) {
+	// keeps the other waiting), one block's heads a chunk, or fewer when
+	// there are few blocks (decoding: one block, its heads split).
+	chunk := max(1, min(nHead, nQB*nHead/(4*p.Threads())))
+	p.ForChunks(nQB*nHead, chunk, func(w, lo, hi int) {
 		pr := probs[w*GemmMR*stride : (w+1)*GemmMR*stride]
 		var ctile [GemmMR * GemmNR]float32
 		for it := lo; it < hi; it++ {
