@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -72,7 +73,8 @@ func BenchmarkMatMul(b *testing.B) {
 }
 
 // BenchmarkMatMulBackwardInput: the gradient through a frozen 32000×768
-// LM head (Q6_K, as llama-quantize leaves output.weight) for 128 rows.
+// LM head (Q6_K, as llama-quantize leaves output.weight) for 128 rows,
+// with dOut packed for the 6-row kernel (AVX2) and without.
 func BenchmarkMatMulBackwardInput(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const rows, cols, n = 32000, 768, 128
@@ -88,12 +90,20 @@ func BenchmarkMatMulBackwardInput(b *testing.B) {
 		}
 		p := NewPool(2)
 		dOut, dIn := randVec(rng, n*rows), make([]float32, n*cols)
-		b.Run(typ.String(), func(b *testing.B) {
-			for range b.N {
-				MatMulBackwardInput(p, dIn, dOut, n, w)
+		packed := gemmPackedActs
+		for _, pk := range []bool{false, true} {
+			if pk && !packed {
+				continue
 			}
-			b.ReportMetric(float64(2*n*rows*cols*b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+			gemmPackedActs = pk
+			b.Run(fmt.Sprintf("%s/packed=%v", typ, pk), func(b *testing.B) {
+				for range b.N {
+					MatMulBackwardInput(p, dIn, dOut, n, w)
+				}
+				b.ReportMetric(float64(2*n*rows*cols*b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+		gemmPackedActs = packed
 		p.Close()
 	}
 }

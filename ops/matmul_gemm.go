@@ -288,6 +288,10 @@ func gemmKernelPackedGo(panel, ap []float32, depth int, c []float32, ldc int, ac
 // panels, and accumulates every dIn row's 32 columns through them. Caller
 // holds p.mmu.
 func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
+	if gemmPackedActs {
+		matmulBackwardGEMMPacked(p, dIn, dOut, n, w)
+		return
+	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
 	if len(g.panel) < p.threads {
@@ -330,6 +334,93 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 						continue
 					}
 					gemmKernel(panel, a, rows, depth, mr, ctile[:], gemmNR, false)
+					for i := 0; i < mr; i++ {
+						d := dIn[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
+						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {
+							d[j] += v
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// matmulBackwardGEMMPacked is matmulBackwardGEMM with the 6-row packed
+// kernel (where gemmPackedActs): per kc block of W's rows, each worker
+// packs dOut's kc columns in groups of 6 rows, k-major, as
+// matmulGEMMPacked packs activations. The sums and their order are
+// matmulBackwardGEMM's (one FMA per term, k ascending within a block, the
+// blocks accumulated in dIn).
+func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
+	cols, rows := w.Cols, w.Rows
+	g := &p.gemm
+	if len(g.panel) < p.threads {
+		g.panel = make([][]float32, p.threads)
+	}
+	if len(g.rows6) < p.threads {
+		g.rows6 = make([][]float32, p.threads)
+	}
+	const mr6 = gemmPackedRows
+	kc := min(gemmKC, rows)
+	ng := (n + mr6 - 1) / mr6
+	gs := mr6*kc + 8 // a group's stride, with room for packActs6's overrun
+	align := max(w.Type.BlockSize(), gemmNR)
+	p.ForWorker(cols, align, func(wk, c0, c1 int) {
+		width := c1 - c0
+		nPanels := (width + gemmNR - 1) / gemmNR
+		g.panel[wk] = growF32(g.panel[wk], nPanels*kc*gemmNR+width)
+		panels, rowBuf := g.panel[wk][:nPanels*kc*gemmNR], g.panel[wk][nPanels*kc*gemmNR:]
+		g.rows6[wk] = growF32(g.rows6[wk], ng*gs+mr6*kc)
+		ap, tmp := g.rows6[wk][:ng*gs], g.rows6[wk][ng*gs:]
+		var ctile [mr6 * gemmNR]float32
+		for k0 := 0; k0 < rows; k0 += kc {
+			depth := min(kc, rows-k0)
+			for k := 0; k < depth; k++ {
+				var src []float32
+				if w.F32 != nil {
+					src = w.F32[(k0+k)*cols+c0 : (k0+k)*cols+c1]
+				} else {
+					w.dequantizeRange(k0+k, c0, c1, rowBuf)
+					src = rowBuf[:width]
+				}
+				// panel pi holds columns 32pi.. of every row k, contiguous
+				for pi := 0; pi < nPanels; pi++ {
+					dst := panels[pi*kc*gemmNR+k*gemmNR : pi*kc*gemmNR+(k+1)*gemmNR]
+					m := copy(dst, src[min(pi*gemmNR, width):min((pi+1)*gemmNR, width)])
+					clear(dst[m:])
+				}
+			}
+			for gi := 0; gi < ng; gi++ {
+				i0 := gi * mr6
+				mr := min(mr6, n-i0)
+				src, lda := dOut[i0*rows+k0:], rows
+				if mr < mr6 {
+					for i := 0; i < mr6; i++ {
+						t := tmp[i*depth : (i+1)*depth]
+						if i < mr {
+							copy(t, dOut[(i0+i)*rows+k0:])
+						} else {
+							clear(t)
+						}
+					}
+					src, lda = tmp, depth
+				}
+				packActs6(ap[gi*gs:(gi+1)*gs], src, lda, depth)
+			}
+			for pi := 0; pi < nPanels; pi++ {
+				panel := panels[pi*kc*gemmNR : pi*kc*gemmNR+depth*gemmNR]
+				j0 := c0 + pi*gemmNR
+				nr := min(gemmNR, c1-j0)
+				for gi := 0; gi < ng; gi++ {
+					i0 := gi * mr6
+					mr := min(mr6, n-i0)
+					apg := ap[gi*gs : gi*gs+depth*mr6+2]
+					if mr == mr6 && nr == gemmNR {
+						gemmKernelPacked(panel, apg, depth, dIn[i0*cols+j0:], cols, true)
+						continue
+					}
+					gemmKernelPacked(panel, apg, depth, ctile[:], gemmNR, false)
 					for i := 0; i < mr; i++ {
 						d := dIn[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
 						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {

@@ -144,3 +144,52 @@ func TestMatMulPackedActs(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulBackwardPacked: the gradient through W with dOut packed for the
+// 6-row kernel against the row-major 5-row path, over row counts around
+// multiples of 5 and 6, W's rows across kc blocks, 1 to 3 threads. Full
+// tiles of both are the same sums in the same order; rows in a partial
+// tile of one path are summed apart from dIn there and added, so the
+// tolerance is a few roundings of Σ|dOut·w|.
+func TestMatMulBackwardPacked(t *testing.T) {
+	needAVX2(t)
+	if !gemmPackedActs {
+		t.Skip("the packed path is for AVX2 without AVX-512")
+	}
+	defer func() { gemmPackedActs = true }()
+	rng := rand.New(rand.NewPCG(47, 48))
+	ws := fixtureMatrices(t)
+	ws = append(ws, packTestMatrix(t, rng, gguf.TypeF16, 600, 70), NewMatrixF32("f32-deep", 300, 72, randVec(rng, 300*72)))
+	for _, w := range ws {
+		for _, n := range []int{4, 6, 7, 13, 37} {
+			dOut := randVec(rng, n*w.Rows)
+			dIn0 := randVec(rng, n*w.Cols)
+			row := make([]float32, w.Cols)
+			mag := make([]float64, n*w.Cols)
+			for r := 0; r < w.Rows; r++ {
+				w.DequantizeRow(r, row)
+				for i := 0; i < n; i++ {
+					for c, v := range row {
+						mag[i*w.Cols+c] += math.Abs(float64(dOut[i*w.Rows+r]) * float64(v))
+					}
+				}
+			}
+			for _, threads := range []int{1, 2, 3} {
+				name := fmt.Sprintf("%s %dx%d n=%d threads=%d", w.Type, w.Rows, w.Cols, n, threads)
+				p := NewPool(threads)
+				got, want := append([]float32(nil), dIn0...), append([]float32(nil), dIn0...)
+				gemmPackedActs = true
+				matmulBackwardGEMM(p, got, dOut, n, w)
+				gemmPackedActs = false
+				matmulBackwardGEMM(p, want, dOut, n, w)
+				gemmPackedActs = true
+				p.Close()
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*(mag[i]+math.Abs(float64(dIn0[i]))) {
+						t.Fatalf("%s: dIn[%d] = %g, row-major path %g", name, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -120,7 +120,7 @@ func TestMatMulBackwardInput(t *testing.T) {
 	ws := fixtureMatrices(t)
 	ws = append(ws, NewMatrixF32("f32-odd", 13, 172, randVec(rng, 13*172)), NewMatrixF32("f32-deep", 300, 40, randVec(rng, 300*40)))
 	for _, w := range ws {
-		for _, n := range []int{3, 13} {
+		for _, n := range []int{3, 13, 40} {
 			t.Run(fmt.Sprint(w.Type, "/", w.Rows, "x", w.Cols, "/n=", n), func(t *testing.T) {
 				dOut := randVec(rng, n*w.Rows)
 				dIn0 := randVec(rng, n*w.Cols)
