@@ -32,6 +32,8 @@ func useFastDotRowsAVX2() {
 	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsQ8_0AVX2, prepRowsQ8_0Dup, rowsActBytesQ8_0Dup
 	e = dotTable[gguf.TypeF16]
 	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsF16AVX2, prepRowsF16, rowsActBytesF16
+	e = dotTable[gguf.TypeBF16]
+	e.fastRows, e.prepRows, e.rowsActBytes = dotRowsBF16AVX2, prepRowsBF16, rowsActBytesF16
 }
 
 // rowsActBytesQ8_0Dup: 64 bytes a block, the 32 quants then the scale as
@@ -142,6 +144,40 @@ func dotRowsF16AVX2(n int, w []byte, rb int, a []byte, out []float32) {
 	}
 }
 
+// prepRowsBF16 widens a BF16 activation row (enc) to float32 for
+// dotRowsBF16AVX2 (exact: the bits 16 up), in integer registers.
+func prepRowsBF16(n int, enc, prep []byte) {
+	if len(enc) < 2*n || len(prep) < 4*n {
+		panic("ops: PrepareRows: activation slice too short")
+	}
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint32(prep[4*i:], uint32(binary.LittleEndian.Uint16(enc[2*i:]))<<16)
+	}
+}
+
+// dotRowsBF16AVX2: BF16 weights × float32 activations (prepRowsBF16),
+// whole groups of 16 in assembly, equal to dotBF16AVX2 bit for bit; the
+// last n mod 16 products are added after, as there.
+func dotRowsBF16AVX2(n int, w []byte, rb int, a []byte, out []float32) {
+	rows := len(out)
+	dotRowsCheck(w, rows, rb, 2*n, a, 4*n)
+	if rows == 0 {
+		return
+	}
+	m := n &^ 15
+	if m > 0 {
+		dotRowsBF16Asm(&w[0], rb, rows, m/16, (*float32)(unsafe.Pointer(&a[0])), &out[0])
+	} else {
+		clear(out)
+	}
+	for i := m; i < n; i++ {
+		y := f32At(a[4*i:])
+		for r := 0; r < rows; r++ {
+			out[r] += gguf.BF16ToF32(binary.LittleEndian.Uint16(w[r*rb+2*i:])) * y
+		}
+	}
+}
+
 // quantizeActAVX2 is quantizeActFast on AVX2 with F16C: Q8_0 and F16
 // activations encoded in assembly, equal to QuantizeActQ8_0 and
 // encodeActF16 byte for byte.
@@ -182,6 +218,9 @@ func dotRowsQ4_0Asm(w *byte, rowBytes, rows, groups int, a *byte, out *float32)
 
 //go:noescape
 func dotRowsF16Asm(w *byte, rowBytes, rows, n16 int, a *float32, out *float32)
+
+//go:noescape
+func dotRowsBF16Asm(w *byte, rowBytes, rows, n16 int, a *float32, out *float32)
 
 //go:noescape
 func prepQ8_0DupAsm(enc *byte, nb int, prep *byte)

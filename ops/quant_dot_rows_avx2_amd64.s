@@ -407,3 +407,67 @@ DATA q8PackOrder<>+20(SB)/4, $6
 DATA q8PackOrder<>+24(SB)/4, $3
 DATA q8PackOrder<>+28(SB)/4, $7
 GLOBL q8PackOrder<>(SB), RODATA|NOPTR, $32
+
+// func dotRowsBF16Asm(w *byte, rowBytes, rows, n16 int, a *float32, out *float32)
+//
+// dotRowsF16Asm for bfloat16 weights: each widened exactly by zero-extension
+// and a shift by 16 (VPMOVZXWD, VPSLLD), against the BF16 activation row
+// widened by prepRowsBF16; the accumulators and final sum of dotBF16Asm,
+// so each row equals dotBF16AVX2's bit for bit. rows >= 1, n16 >= 1.
+TEXT ·dotRowsBF16Asm(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ rowBytes+8(FP), R8
+	MOVQ rows+16(FP), R9
+	MOVQ n16+24(FP), CX
+	MOVQ a+32(FP), DI
+	MOVQ out+40(FP), DX
+
+bf16row:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ CX, R10
+
+	SHRQ $1, R10
+	JEQ bf16odd
+
+bf16loop:
+	VPMOVZXWD 0(AX), Y2
+	VPSLLD $16, Y2, Y2
+	VFMADD231PS 0(BX), Y2, Y0
+	VPMOVZXWD 16(AX), Y3
+	VPSLLD $16, Y3, Y3
+	VFMADD231PS 32(BX), Y3, Y1
+	VPMOVZXWD 32(AX), Y4
+	VPSLLD $16, Y4, Y4
+	VFMADD231PS 64(BX), Y4, Y0
+	VPMOVZXWD 48(AX), Y5
+	VPSLLD $16, Y5, Y5
+	VFMADD231PS 96(BX), Y5, Y1
+	PREFETCHT0 PFDIST(AX)
+	ADDQ $64, AX
+	ADDQ $128, BX
+	DECQ R10
+	JNZ bf16loop
+
+bf16odd:
+	TESTQ $1, CX
+	JEQ bf16sum
+	VPMOVZXWD 0(AX), Y2
+	VPSLLD $16, Y2, Y2
+	VFMADD231PS 0(BX), Y2, Y0
+	VPMOVZXWD 16(AX), Y3
+	VPSLLD $16, Y3, Y3
+	VFMADD231PS 32(BX), Y3, Y1
+
+bf16sum:
+	VADDPS Y1, Y0, Y0
+	HSUM8
+	VMOVSS X0, (DX)
+	ADDQ $4, DX
+	ADDQ R8, SI
+	DECQ R9
+	JNZ bf16row
+	VZEROUPPER
+	RET

@@ -466,3 +466,48 @@ func BenchmarkDotRowsAVX2(b *testing.B) {
 		}
 	}
 }
+
+// The BF16 row kernel equals the BF16 dot it replaces (dotBF16AVX2, whose
+// assembly core has the same accumulators) bit for bit, on random, any-bit
+// finite, special (±0, ±inf, subnormal, largest) and zero weights, row
+// counts 1..8, tails of every length and rows with gaps.
+func TestDotRowsBF16Asm(t *testing.T) {
+	needF16C(t)
+	rng := rand.New(rand.NewPCG(49, 50))
+	twin := dotRowsLoop(dotBF16AVX2)
+	specials := []uint16{0, 0x8000, 0x7f80, 0xff80, 0x0001, 0x807f, 0x7f7f, 0xff7f, 0x3f80, 0xbf80}
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 100, 256, 300} {
+		x := randomActivations(rng, n)
+		a := make([]byte, 2*n)
+		encodeActBF16(x, a)
+		prep := make([]byte, rowsActBytesF16(n))
+		prepRowsBF16(n, a, prep)
+		fills := map[string]func(i int) uint16{
+			"random":   func(int) uint16 { return gguf.F32ToBF16(float32(rng.NormFloat64() * 0.05)) },
+			"bits":     func(int) uint16 { return uint16(rng.Uint32()) &^ 0x4000 }, // finite, any size
+			"specials": func(i int) uint16 { return specials[i%len(specials)] },
+			"zero":     func(int) uint16 { return 0 },
+		}
+		for fn, fill := range fills {
+			for _, rows := range []int{1, 2, 3, 5, 7, 8} {
+				for _, gap := range []int{0, 6, 34} {
+					rb := 2*n + gap
+					w := make([]byte, (rows-1)*rb+2*n)
+					for i := range w {
+						w[i] = byte(rng.Uint32())
+					}
+					for r := 0; r < rows; r++ {
+						for i := 0; i < n; i++ {
+							binary.LittleEndian.PutUint16(w[r*rb+2*i:], fill(r*n+i))
+						}
+					}
+					got := make([]float32, rows)
+					want := make([]float32, rows)
+					dotRowsBF16AVX2(n, w, rb, prep, got)
+					twin(n, w, rb, a, want)
+					checkRows(t, fmt.Sprintf("n=%d w=%s rows=%d gap=%d", n, fn, rows, gap), got, want, make([]float64, rows), true)
+				}
+			}
+		}
+	}
+}
