@@ -90,20 +90,19 @@ func BenchmarkMatMulBackwardInput(b *testing.B) {
 		}
 		p := NewPool(2)
 		dOut, dIn := randVec(rng, n*rows), make([]float32, n*cols)
-		packed := gemmPackedActs
-		for _, pk := range []bool{false, true} {
-			if pk && !packed {
+		for _, packed := range []bool{false, true} {
+			if packed && !gemmPackedActs {
 				continue
 			}
-			gemmPackedActs = pk
-			b.Run(fmt.Sprintf("%s/packed=%v", typ, pk), func(b *testing.B) {
+			restore := setGemmPacked(packed)
+			b.Run(fmt.Sprintf("%s/packed=%v", typ, packed), func(b *testing.B) {
 				for range b.N {
 					MatMulBackwardInput(p, dIn, dOut, n, w)
 				}
 				b.ReportMetric(float64(2*n*rows*cols*b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
+			restore()
 		}
-		gemmPackedActs = packed
 		p.Close()
 	}
 }

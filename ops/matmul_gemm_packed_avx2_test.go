@@ -193,3 +193,11 @@ func TestMatMulBackwardPacked(t *testing.T) {
 		}
 	}
 }
+
+// setGemmPacked switches the packed 6-row path for a benchmark and returns
+// what puts it back.
+func setGemmPacked(on bool) func() {
+	old := gemmPackedActs
+	gemmPackedActs = on
+	return func() { gemmPackedActs = old }
+}
