@@ -307,21 +307,7 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 		var ctile [gemmMR * gemmNR]float32
 		for k0 := 0; k0 < rows; k0 += kc {
 			depth := min(kc, rows-k0)
-			for k := 0; k < depth; k++ {
-				var src []float32
-				if w.F32 != nil {
-					src = w.F32[(k0+k)*cols+c0 : (k0+k)*cols+c1]
-				} else {
-					w.dequantizeRange(k0+k, c0, c1, rowBuf)
-					src = rowBuf[:width]
-				}
-				for j, v := range src {
-					panels[(j/gemmNR)*kc*gemmNR+k*gemmNR+j%gemmNR] = v
-				}
-				for j := width; j < nPanels*gemmNR; j++ { // zero the padding
-					panels[(j/gemmNR)*kc*gemmNR+k*gemmNR+j%gemmNR] = 0
-				}
-			}
+			packRowPanels(panels, rowBuf, w, k0, depth, c0, c1, kc)
 			for pi := 0; pi < nPanels; pi++ {
 				panel := panels[pi*kc*gemmNR : pi*kc*gemmNR+depth*gemmNR]
 				j0 := c0 + pi*gemmNR
@@ -376,21 +362,7 @@ func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 		var ctile [mr6 * gemmNR]float32
 		for k0 := 0; k0 < rows; k0 += kc {
 			depth := min(kc, rows-k0)
-			for k := 0; k < depth; k++ {
-				var src []float32
-				if w.F32 != nil {
-					src = w.F32[(k0+k)*cols+c0 : (k0+k)*cols+c1]
-				} else {
-					w.dequantizeRange(k0+k, c0, c1, rowBuf)
-					src = rowBuf[:width]
-				}
-				// panel pi holds columns 32pi.. of every row k, contiguous
-				for pi := 0; pi < nPanels; pi++ {
-					dst := panels[pi*kc*gemmNR+k*gemmNR : pi*kc*gemmNR+(k+1)*gemmNR]
-					m := copy(dst, src[min(pi*gemmNR, width):min((pi+1)*gemmNR, width)])
-					clear(dst[m:])
-				}
-			}
+			packRowPanels(panels, rowBuf, w, k0, depth, c0, c1, kc)
 			for gi := 0; gi < ng; gi++ {
 				i0 := gi * mr6
 				mr := min(mr6, n-i0)
@@ -431,6 +403,29 @@ func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 			}
 		}
 	})
+}
+
+// packRowPanels writes columns c0..c1 of W's rows k0..k0+depth-1 into
+// the backward GEMMs' panels: panel pi holds columns c0+32pi.. of each row,
+// at panels[pi·kc·32 + k·32 + j]; columns past c1 are zero. rowBuf holds
+// a decoded row range (c1−c0 values).
+func packRowPanels(panels, rowBuf []float32, w *Matrix, k0, depth, c0, c1, kc int) {
+	cols, width := w.Cols, c1-c0
+	nPanels := (width + gemmNR - 1) / gemmNR
+	for k := 0; k < depth; k++ {
+		var src []float32
+		if w.F32 != nil {
+			src = w.F32[(k0+k)*cols+c0 : (k0+k)*cols+c1]
+		} else {
+			w.dequantizeRange(k0+k, c0, c1, rowBuf)
+			src = rowBuf[:width]
+		}
+		for pi := 0; pi < nPanels; pi++ {
+			dst := panels[pi*kc*gemmNR+k*gemmNR : pi*kc*gemmNR+(k+1)*gemmNR]
+			m := copy(dst, src[min(pi*gemmNR, width):min((pi+1)*gemmNR, width)])
+			clear(dst[m:])
+		}
+	}
 }
 
 // packPanel writes columns [k0,k1) of weight rows j0..j0+nr-1 as float32

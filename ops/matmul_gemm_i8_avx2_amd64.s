@@ -1,6 +1,7 @@
 //go:build goexperiment.simd && amd64
 
 #include "textflag.h"
+#include "q8_0_avx2_amd64.h"
 
 // The int8 tile kernels of matmul_gemm_i8.go: 4 activation rows times a
 // packed panel of 8 weight rows over nb 32-blocks. Accumulators Y0..Y3
@@ -190,59 +191,20 @@ TEXT ·quantizeQ8_0I8AVX2(SB), NOSPLIT, $0-40
 	MOVQ q+16(FP), DI
 	MOVQ d+24(FP), DX
 	MOVQ sum+32(FP), BX
-	MOVL $0x7fffffff, AX
-	VMOVQ AX, X15
-	VPBROADCASTD X15, Y15 // |.| mask
-	MOVL $0x42fe0000, AX
-	VMOVQ AX, X14
-	VPBROADCASTD X14, Y14 // 127.0
-	VMOVDQU i8PackOrder<>(SB), Y13
+	Q8_0_CONSTS(i8PackOrder<>(SB))
 	MOVL $0x01010101, AX
 	VMOVQ AX, X12
 	VPBROADCASTD X12, Y12 // uint8 ones
 	MOVL $0x00010001, AX
 	VMOVQ AX, X11
 	VPBROADCASTD X11, Y11 // int16 ones
-	VXORPS Y10, Y10, Y10
 	TESTQ CX, CX
 	JLE qdone
 qloop:
-	VMOVUPS 0(SI), Y0
-	VMOVUPS 32(SI), Y1
-	VMOVUPS 64(SI), Y2
-	VMOVUPS 96(SI), Y3
-	VANDPS Y15, Y0, Y4
-	VANDPS Y15, Y1, Y5
-	VMAXPS Y5, Y4, Y4
-	VANDPS Y15, Y2, Y5
-	VANDPS Y15, Y3, Y6
-	VMAXPS Y6, Y5, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERM2F128 $1, Y4, Y4, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERMILPS $0x4e, Y4, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERMILPS $0xb1, Y4, Y5
-	VMAXPS Y5, Y4, Y4 // amax in every lane
-	VDIVPS Y14, Y4, Y5 // amax/127
-	VCVTPS2PH $0, X5, X6
+	Q8_0_SCALE
 	VCVTPH2PS X6, X6
 	VMOVSS X6, (DX)
-	VDIVPS Y4, Y14, Y7 // 127/amax
-	VCMPPS $0, Y10, Y4, Y8 // amax == 0
-	VANDNPS Y7, Y8, Y7
-	VMULPS Y7, Y0, Y0
-	VMULPS Y7, Y1, Y1
-	VMULPS Y7, Y2, Y2
-	VMULPS Y7, Y3, Y3
-	VCVTPS2DQ Y0, Y0
-	VCVTPS2DQ Y1, Y1
-	VCVTPS2DQ Y2, Y2
-	VCVTPS2DQ Y3, Y3
-	VPACKSSDW Y1, Y0, Y0
-	VPACKSSDW Y3, Y2, Y2
-	VPACKSSWB Y2, Y0, Y0
-	VPERMD Y0, Y13, Y0
+	Q8_0_QUANTS
 	VMOVDQU Y0, (DI)
 	VPMADDUBSW Y0, Y12, Y1
 	VPMADDWD Y11, Y1, Y1

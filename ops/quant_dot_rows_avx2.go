@@ -125,23 +125,7 @@ func prepRowsF16(n int, enc, prep []byte) {
 // groups of 16 in assembly, equal to dotF16F16CRow bit for bit; the last
 // n mod 16 products are added after, as there.
 func dotRowsF16AVX2(n int, w []byte, rb int, a []byte, out []float32) {
-	rows := len(out)
-	dotRowsCheck(w, rows, rb, 2*n, a, 4*n)
-	if rows == 0 {
-		return
-	}
-	m := n &^ 15
-	if m > 0 {
-		dotRowsF16Asm(&w[0], rb, rows, m/16, (*float32)(unsafe.Pointer(&a[0])), &out[0])
-	} else {
-		clear(out)
-	}
-	for i := m; i < n; i++ {
-		y := f32At(a[4*i:])
-		for r := 0; r < rows; r++ {
-			out[r] += half(w[r*rb+2*i:]) * y
-		}
-	}
+	dotRows16Bit(n, w, rb, a, out, dotRowsF16Asm, half)
 }
 
 // prepRowsBF16 widens a BF16 activation row (enc) to float32 for
@@ -156,9 +140,15 @@ func prepRowsBF16(n int, enc, prep []byte) {
 }
 
 // dotRowsBF16AVX2: BF16 weights × float32 activations (prepRowsBF16),
-// whole groups of 16 in assembly, equal to dotBF16AVX2 bit for bit; the
-// last n mod 16 products are added after, as there.
+// equal to dotBF16AVX2 bit for bit, as dotRowsF16AVX2.
 func dotRowsBF16AVX2(n int, w []byte, rb int, a []byte, out []float32) {
+	dotRows16Bit(n, w, rb, a, out, dotRowsBF16Asm, func(b []byte) float32 { return gguf.BF16ToF32(binary.LittleEndian.Uint16(b)) })
+}
+
+// dotRows16Bit runs a 16-bit float row kernel (asm) over whole groups of
+// 16 and adds the last n mod 16 products with widen.
+func dotRows16Bit(n int, w []byte, rb int, a []byte, out []float32,
+	asm func(w *byte, rowBytes, rows, n16 int, a *float32, out *float32), widen func([]byte) float32) {
 	rows := len(out)
 	dotRowsCheck(w, rows, rb, 2*n, a, 4*n)
 	if rows == 0 {
@@ -166,14 +156,14 @@ func dotRowsBF16AVX2(n int, w []byte, rb int, a []byte, out []float32) {
 	}
 	m := n &^ 15
 	if m > 0 {
-		dotRowsBF16Asm(&w[0], rb, rows, m/16, (*float32)(unsafe.Pointer(&a[0])), &out[0])
+		asm(&w[0], rb, rows, m/16, (*float32)(unsafe.Pointer(&a[0])), &out[0])
 	} else {
 		clear(out)
 	}
 	for i := m; i < n; i++ {
 		y := f32At(a[4*i:])
 		for r := 0; r < rows; r++ {
-			out[r] += gguf.BF16ToF32(binary.LittleEndian.Uint16(w[r*rb+2*i:])) * y
+			out[r] += widen(w[r*rb+2*i:]) * y
 		}
 	}
 }

@@ -1,6 +1,7 @@
 //go:build goexperiment.simd && amd64
 
 #include "textflag.h"
+#include "q8_0_avx2_amd64.h"
 
 // PFDIST is how far ahead of the weight loads the row kernels prefetch
 // (PREFETCHT0): the rows of a call are one address-ordered stream, so this
@@ -37,6 +38,61 @@
 	VADDPS X1, X0, X0; \
 	VMOVHLPS X0, X0, X1; \
 	VADDSS X1, X0, X0
+
+// WIDEN_F16 and WIDEN_BF16 widen eight 16-bit floats at src to float32
+// in dst, exactly: F16C's VCVTPH2PS; zero-extension and a shift by 16.
+#define WIDEN_F16(src, dst) VCVTPH2PS src, dst
+#define WIDEN_BF16(src, dst) VPMOVZXWD src, dst; VPSLLD $16, dst, dst
+
+// ROWS16 is the body of the 16-bit float row kernels below, WIDEN their
+// conversion: per row, two accumulators over groups of 16 (Y0 the first
+// 8, Y1 the second), two groups a step, then HSUM8.
+#define ROWS16(WIDEN) \
+	MOVQ w+0(FP), SI; \
+	MOVQ rowBytes+8(FP), R8; \
+	MOVQ rows+16(FP), R9; \
+	MOVQ n16+24(FP), CX; \
+	MOVQ a+32(FP), DI; \
+	MOVQ out+40(FP), DX; \
+row: \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	MOVQ SI, AX; \
+	MOVQ DI, BX; \
+	MOVQ CX, R10; \
+	SHRQ $1, R10; \
+	JEQ odd; \
+loop: \
+	WIDEN(0(AX), Y2); \
+	VFMADD231PS 0(BX), Y2, Y0; \
+	WIDEN(16(AX), Y3); \
+	VFMADD231PS 32(BX), Y3, Y1; \
+	WIDEN(32(AX), Y4); \
+	VFMADD231PS 64(BX), Y4, Y0; \
+	WIDEN(48(AX), Y5); \
+	VFMADD231PS 96(BX), Y5, Y1; \
+	PREFETCHT0 PFDIST(AX); \
+	ADDQ $64, AX; \
+	ADDQ $128, BX; \
+	DECQ R10; \
+	JNZ loop; \
+odd: \
+	TESTQ $1, CX; \
+	JEQ sum; \
+	WIDEN(0(AX), Y2); \
+	VFMADD231PS 0(BX), Y2, Y0; \
+	WIDEN(16(AX), Y3); \
+	VFMADD231PS 32(BX), Y3, Y1; \
+sum: \
+	VADDPS Y1, Y0, Y0; \
+	HSUM8; \
+	VMOVSS X0, (DX); \
+	ADDQ $4, DX; \
+	ADDQ R8, SI; \
+	DECQ R9; \
+	JNZ row; \
+	VZEROUPPER; \
+	RET
 
 // Q8BLOCK adds to ACC the Q8_0 weight block at off(AX) times the prepared
 // activation block at aoff(BX) (32 quants, then its scale in 8 lanes).
@@ -112,57 +168,15 @@ q8sum:
 // accumulators as dotF16F16C and the same final sum, so each row equals
 // dotF16F16CRow's bit for bit. rows >= 1, n16 >= 1.
 TEXT ·dotRowsF16Asm(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ rowBytes+8(FP), R8
-	MOVQ rows+16(FP), R9
-	MOVQ n16+24(FP), CX
-	MOVQ a+32(FP), DI
-	MOVQ out+40(FP), DX
+	ROWS16(WIDEN_F16)
 
-f16row:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ SI, AX
-	MOVQ DI, BX
-	MOVQ CX, R10
-
-	SHRQ $1, R10
-	JEQ f16odd
-
-f16loop:
-	VCVTPH2PS 0(AX), Y2
-	VFMADD231PS 0(BX), Y2, Y0
-	VCVTPH2PS 16(AX), Y3
-	VFMADD231PS 32(BX), Y3, Y1
-	VCVTPH2PS 32(AX), Y4
-	VFMADD231PS 64(BX), Y4, Y0
-	VCVTPH2PS 48(AX), Y5
-	VFMADD231PS 96(BX), Y5, Y1
-	PREFETCHT0 PFDIST(AX)
-	ADDQ $64, AX
-	ADDQ $128, BX
-	DECQ R10
-	JNZ f16loop
-
-f16odd:
-	TESTQ $1, CX
-	JEQ f16sum
-	VCVTPH2PS 0(AX), Y2
-	VFMADD231PS 0(BX), Y2, Y0
-	VCVTPH2PS 16(AX), Y3
-	VFMADD231PS 32(BX), Y3, Y1
-
-f16sum:
-
-	VADDPS Y1, Y0, Y0
-	HSUM8
-	VMOVSS X0, (DX)
-	ADDQ $4, DX
-	ADDQ R8, SI
-	DECQ R9
-	JNZ f16row
-	VZEROUPPER
-	RET
+// func dotRowsBF16Asm(w *byte, rowBytes, rows, n16 int, a *float32, out *float32)
+//
+// dotRowsF16Asm for bfloat16 weights, against the BF16 activation row
+// widened by prepRowsBF16; the accumulators and final sum of dotBF16Asm,
+// so each row equals dotBF16AVX2's bit for bit. rows >= 1, n16 >= 1.
+TEXT ·dotRowsBF16Asm(SB), NOSPLIT, $0-48
+	ROWS16(WIDEN_BF16)
 
 // Q4PAIR sets P to the int32 partial sums Σ(q−8)·y of the two Q4_0 blocks
 // at off(AX) (block 2k in the low 128 bits, 2k+1 in the high) against pair
@@ -342,52 +356,13 @@ TEXT ·quantizeQ8_0Asm(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI
 	MOVQ nb+8(FP), CX
 	MOVQ dst+16(FP), DI
-	MOVL $0x7fffffff, AX
-	VMOVQ AX, X15
-	VPBROADCASTD X15, Y15 // |.| mask
-	MOVL $0x42fe0000, AX
-	VMOVQ AX, X14
-	VPBROADCASTD X14, Y14 // 127.0
-	VMOVDQU q8PackOrder<>(SB), Y13
-	VXORPS Y10, Y10, Y10
+	Q8_0_CONSTS(q8PackOrder<>(SB))
 
 aqloop:
-	VMOVUPS 0(SI), Y0
-	VMOVUPS 32(SI), Y1
-	VMOVUPS 64(SI), Y2
-	VMOVUPS 96(SI), Y3
-	VANDPS Y15, Y0, Y4
-	VANDPS Y15, Y1, Y5
-	VMAXPS Y5, Y4, Y4
-	VANDPS Y15, Y2, Y5
-	VANDPS Y15, Y3, Y6
-	VMAXPS Y6, Y5, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERM2F128 $1, Y4, Y4, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERMILPS $0x4e, Y4, Y5
-	VMAXPS Y5, Y4, Y4
-	VPERMILPS $0xb1, Y4, Y5
-	VMAXPS Y5, Y4, Y4 // amax in every lane
-	VDIVPS Y14, Y4, Y5 // amax/127
-	VCVTPS2PH $0, X5, X6
+	Q8_0_SCALE
 	VMOVD X6, AX
 	MOVW AX, (DI)
-	VDIVPS Y4, Y14, Y7 // 127/amax
-	VCMPPS $0, Y10, Y4, Y8 // amax == 0
-	VANDNPS Y7, Y8, Y7
-	VMULPS Y7, Y0, Y0
-	VMULPS Y7, Y1, Y1
-	VMULPS Y7, Y2, Y2
-	VMULPS Y7, Y3, Y3
-	VCVTPS2DQ Y0, Y0
-	VCVTPS2DQ Y1, Y1
-	VCVTPS2DQ Y2, Y2
-	VCVTPS2DQ Y3, Y3
-	VPACKSSDW Y1, Y0, Y0
-	VPACKSSDW Y3, Y2, Y2
-	VPACKSSWB Y2, Y0, Y0
-	VPERMD Y0, Y13, Y0
+	Q8_0_QUANTS
 	VMOVDQU Y0, 2(DI)
 	ADDQ $128, SI
 	ADDQ $34, DI
@@ -407,67 +382,3 @@ DATA q8PackOrder<>+20(SB)/4, $6
 DATA q8PackOrder<>+24(SB)/4, $3
 DATA q8PackOrder<>+28(SB)/4, $7
 GLOBL q8PackOrder<>(SB), RODATA|NOPTR, $32
-
-// func dotRowsBF16Asm(w *byte, rowBytes, rows, n16 int, a *float32, out *float32)
-//
-// dotRowsF16Asm for bfloat16 weights: each widened exactly by zero-extension
-// and a shift by 16 (VPMOVZXWD, VPSLLD), against the BF16 activation row
-// widened by prepRowsBF16; the accumulators and final sum of dotBF16Asm,
-// so each row equals dotBF16AVX2's bit for bit. rows >= 1, n16 >= 1.
-TEXT ·dotRowsBF16Asm(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), SI
-	MOVQ rowBytes+8(FP), R8
-	MOVQ rows+16(FP), R9
-	MOVQ n16+24(FP), CX
-	MOVQ a+32(FP), DI
-	MOVQ out+40(FP), DX
-
-bf16row:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	MOVQ SI, AX
-	MOVQ DI, BX
-	MOVQ CX, R10
-
-	SHRQ $1, R10
-	JEQ bf16odd
-
-bf16loop:
-	VPMOVZXWD 0(AX), Y2
-	VPSLLD $16, Y2, Y2
-	VFMADD231PS 0(BX), Y2, Y0
-	VPMOVZXWD 16(AX), Y3
-	VPSLLD $16, Y3, Y3
-	VFMADD231PS 32(BX), Y3, Y1
-	VPMOVZXWD 32(AX), Y4
-	VPSLLD $16, Y4, Y4
-	VFMADD231PS 64(BX), Y4, Y0
-	VPMOVZXWD 48(AX), Y5
-	VPSLLD $16, Y5, Y5
-	VFMADD231PS 96(BX), Y5, Y1
-	PREFETCHT0 PFDIST(AX)
-	ADDQ $64, AX
-	ADDQ $128, BX
-	DECQ R10
-	JNZ bf16loop
-
-bf16odd:
-	TESTQ $1, CX
-	JEQ bf16sum
-	VPMOVZXWD 0(AX), Y2
-	VPSLLD $16, Y2, Y2
-	VFMADD231PS 0(BX), Y2, Y0
-	VPMOVZXWD 16(AX), Y3
-	VPSLLD $16, Y3, Y3
-	VFMADD231PS 32(BX), Y3, Y1
-
-bf16sum:
-	VADDPS Y1, Y0, Y0
-	HSUM8
-	VMOVSS X0, (DX)
-	ADDQ $4, DX
-	ADDQ R8, SI
-	DECQ R9
-	JNZ bf16row
-	VZEROUPPER
-	RET

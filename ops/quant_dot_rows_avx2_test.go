@@ -256,22 +256,45 @@ func TestDotRowsQ4_0Asm(t *testing.T) {
 // both kernels).
 var f16Specials = []uint16{0x7bff, 0xfbff, 0x0400, 0x8400, 0x03ff, 0x0001, 0x8001, 0x0000, 0x8000, 0x7c00, 0xfc00}
 
+// The F16 row kernel equals the F16 dot it replaces (dotF16F16CRow) bit
+// for bit, on random, any-bit finite, special and zero weights.
 func TestDotRowsF16Asm(t *testing.T) {
 	needF16C(t)
 	rng := rand.New(rand.NewPCG(45, 46))
-	twin := dotRowsLoop(dotF16F16CRow)
+	testDotRows16Bit(t, rng, encodeActF16, prepRowsF16, dotRowsF16AVX2, dotRowsLoop(dotF16F16CRow), map[string]func(i int) uint16{
+		"random":   func(int) uint16 { return gguf.F32ToF16(float32(rng.NormFloat64() * 0.05)) },
+		"bits":     func(int) uint16 { return uint16(rng.Uint32()) &^ 0x4000 }, // finite, any size
+		"specials": func(i int) uint16 { return f16Specials[i%len(f16Specials)] },
+		"zero":     func(int) uint16 { return 0 },
+	})
+}
+
+// The BF16 row kernel equals the BF16 dot it replaces (dotBF16AVX2, whose
+// assembly core has the same accumulators) bit for bit, on random, any-bit
+// finite, special (±0, ±inf, subnormal, largest) and zero weights.
+func TestDotRowsBF16Asm(t *testing.T) {
+	needF16C(t)
+	rng := rand.New(rand.NewPCG(49, 50))
+	specials := []uint16{0, 0x8000, 0x7f80, 0xff80, 0x0001, 0x807f, 0x7f7f, 0xff7f, 0x3f80, 0xbf80}
+	testDotRows16Bit(t, rng, encodeActBF16, prepRowsBF16, dotRowsBF16AVX2, dotRowsLoop(dotBF16AVX2), map[string]func(i int) uint16{
+		"random":   func(int) uint16 { return gguf.F32ToBF16(float32(rng.NormFloat64() * 0.05)) },
+		"bits":     func(int) uint16 { return uint16(rng.Uint32()) &^ 0x4000 }, // finite, any size
+		"specials": func(i int) uint16 { return specials[i%len(specials)] },
+		"zero":     func(int) uint16 { return 0 },
+	})
+}
+
+// testDotRows16Bit checks a 16-bit float row kernel against its twin bit
+// for bit: row counts 1..8, tails of every length, rows with gaps.
+func testDotRows16Bit(t *testing.T, rng *rand.Rand, encode func([]float32, []byte), prepare func(int, []byte, []byte),
+	kernel, twin func(int, []byte, int, []byte, []float32), fills map[string]func(i int) uint16) {
+	t.Helper()
 	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 100, 256, 300} {
 		x := randomActivations(rng, n)
 		a := make([]byte, 2*n)
-		encodeActF16(x, a)
+		encode(x, a)
 		prep := make([]byte, rowsActBytesF16(n))
-		prepRowsF16(n, a, prep)
-		fills := map[string]func(i int) uint16{
-			"random":   func(int) uint16 { return gguf.F32ToF16(float32(rng.NormFloat64() * 0.05)) },
-			"bits":     func(int) uint16 { return uint16(rng.Uint32()) &^ 0x4000 }, // finite, any size
-			"specials": func(i int) uint16 { return f16Specials[i%len(f16Specials)] },
-			"zero":     func(int) uint16 { return 0 },
-		}
+		prepare(n, a, prep)
 		for fn, fill := range fills {
 			for _, rows := range []int{1, 2, 3, 5, 7, 8} {
 				for _, gap := range []int{0, 6, 34} {
@@ -287,7 +310,7 @@ func TestDotRowsF16Asm(t *testing.T) {
 					}
 					got := make([]float32, rows)
 					want := make([]float32, rows)
-					dotRowsF16AVX2(n, w, rb, prep, got)
+					kernel(n, w, rb, prep, got)
 					twin(n, w, rb, a, want)
 					checkRows(t, fmt.Sprintf("n=%d w=%s rows=%d gap=%d", n, fn, rows, gap), got, want, make([]float64, rows), true)
 				}
@@ -462,51 +485,6 @@ func BenchmarkDotRowsAVX2(b *testing.B) {
 						b.ReportMetric(cpu*1e9/float64(b.N), "cpu-ns/op")
 					}
 				})
-			}
-		}
-	}
-}
-
-// The BF16 row kernel equals the BF16 dot it replaces (dotBF16AVX2, whose
-// assembly core has the same accumulators) bit for bit, on random, any-bit
-// finite, special (±0, ±inf, subnormal, largest) and zero weights, row
-// counts 1..8, tails of every length and rows with gaps.
-func TestDotRowsBF16Asm(t *testing.T) {
-	needF16C(t)
-	rng := rand.New(rand.NewPCG(49, 50))
-	twin := dotRowsLoop(dotBF16AVX2)
-	specials := []uint16{0, 0x8000, 0x7f80, 0xff80, 0x0001, 0x807f, 0x7f7f, 0xff7f, 0x3f80, 0xbf80}
-	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 100, 256, 300} {
-		x := randomActivations(rng, n)
-		a := make([]byte, 2*n)
-		encodeActBF16(x, a)
-		prep := make([]byte, rowsActBytesF16(n))
-		prepRowsBF16(n, a, prep)
-		fills := map[string]func(i int) uint16{
-			"random":   func(int) uint16 { return gguf.F32ToBF16(float32(rng.NormFloat64() * 0.05)) },
-			"bits":     func(int) uint16 { return uint16(rng.Uint32()) &^ 0x4000 }, // finite, any size
-			"specials": func(i int) uint16 { return specials[i%len(specials)] },
-			"zero":     func(int) uint16 { return 0 },
-		}
-		for fn, fill := range fills {
-			for _, rows := range []int{1, 2, 3, 5, 7, 8} {
-				for _, gap := range []int{0, 6, 34} {
-					rb := 2*n + gap
-					w := make([]byte, (rows-1)*rb+2*n)
-					for i := range w {
-						w[i] = byte(rng.Uint32())
-					}
-					for r := 0; r < rows; r++ {
-						for i := 0; i < n; i++ {
-							binary.LittleEndian.PutUint16(w[r*rb+2*i:], fill(r*n+i))
-						}
-					}
-					got := make([]float32, rows)
-					want := make([]float32, rows)
-					dotRowsBF16AVX2(n, w, rb, prep, got)
-					twin(n, w, rb, a, want)
-					checkRows(t, fmt.Sprintf("n=%d w=%s rows=%d gap=%d", n, fn, rows, gap), got, want, make([]float64, rows), true)
-				}
 			}
 		}
 	}
