@@ -47,8 +47,9 @@ type Summary struct {
 	FirstLoss    float64 // loss of the first step of this invocation
 	ValLoss      float64 // last validation loss (NaN if none)
 	Eval         map[string]float64
-	Seconds      float64
-	Tokens       int64 // input tokens trained on by this call (a resumed run counts from the resume)
+	Seconds      float64 // the whole call: steps, validation, checkpoints
+	StepSeconds  float64 // the training steps alone
+	Tokens       int64   // input tokens trained on by this call (a resumed run counts from the resume)
 	Interrupted  bool
 	Adapter      string
 	Checkpoint   string
@@ -141,7 +142,9 @@ func (tr *Trainer) Run(ctx context.Context, o RunOptions) (Summary, error) {
 		}
 		t0 := time.Now()
 		r, err := tr.TrainStep()
-		winTime += time.Since(t0)
+		dt := time.Since(t0)
+		winTime += dt
+		sum.StepSeconds += dt.Seconds()
 		if err != nil {
 			return sum, err
 		}

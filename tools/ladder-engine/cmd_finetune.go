@@ -488,7 +488,8 @@ type runSummary struct {
 	MeterPeakBytes  int64            `json:"meter_peak_bytes"`
 	MeterByClass    map[string]int64 `json:"meter_by_class"`
 	PlannedByClass  map[string]int64 `json:"planned_by_class"`
-	TokensPerS      float64          `json:"tokens_per_s"`
+	TokensPerS      float64          `json:"tokens_per_s"`      // over the whole run
+	StepTokensPerS  float64          `json:"step_tokens_per_s"` // over the training steps alone
 	TrainableParams int              `json:"trainable_params"`
 	Steps           int              `json:"steps"`
 	Seconds         float64          `json:"seconds"`
@@ -502,7 +503,8 @@ func writeRunSummary(path string, cfg ladder.Config, s ladder.Summary, plan ladd
 	}
 	r := runSummary{Method: method, PeakBytes: s.PeakRSS, PredictedBytes: plan.RSS, MeterPeakBytes: ops.DefaultMeter.PeakTotal(),
 		MeterByClass: map[string]int64{}, PlannedByClass: map[string]int64{}, TrainableParams: plan.Trainable,
-		Steps: s.Steps, Seconds: s.Seconds, TokensPerS: float64(s.Tokens) / max(s.Seconds, 1e-9)}
+		Steps: s.Steps, Seconds: s.Seconds, TokensPerS: float64(s.Tokens) / max(s.Seconds, 1e-9),
+		StepTokensPerS: float64(s.Tokens) / max(s.StepSeconds, 1e-9)}
 	for c := ops.MemClass(0); c < 7; c++ {
 		r.MeterByClass[c.String()] = ops.DefaultMeter.Peak(c)
 		r.PlannedByClass[c.String()] = plan.Class[c]
@@ -589,9 +591,9 @@ func evalHook(m *engine.Model, do dataOptions) (func(engine.Decoder) (map[string
 // printSummary ends a run with its numbers and the peak memory: the
 // process's peak RSS and the engine's own accounting by class.
 func printSummary(tr *ladder.Trainer, s ladder.Summary, m *engine.Model) {
-	fmt.Printf("\ntrained to step %d in %s: %d tokens (%.0f tokens/s); loss %.4f → %.4f",
+	fmt.Printf("\ntrained to step %d in %s: %d tokens (%.0f tokens/s in the training steps, %.0f with validation and saving); loss %.4f → %.4f",
 		s.Steps, time.Duration(s.Seconds*float64(time.Second)).Round(time.Second/10), s.Tokens,
-		float64(s.Tokens)/max(s.Seconds, 1e-9), s.FirstLoss, s.TrainLoss)
+		float64(s.Tokens)/max(s.StepSeconds, 1e-9), float64(s.Tokens)/max(s.Seconds, 1e-9), s.FirstLoss, s.TrainLoss)
 	if s.ValLoss == s.ValLoss {
 		fmt.Printf(", validation loss %.4f", s.ValLoss)
 	}
