@@ -331,10 +331,13 @@ func attentionBlocksBackward(dq, dk, dv, dout, q, att []float32, n, nKV, qw, hea
 		if dv != nil {
 			rankT(sc.dvT, nKV, headDim, sc.c, &p, lo, hi, sc.bc)
 		}
-		if sCap > 0 {
+		loadQ := func() { // sc.c: the block's queries, from here on
 			for r := range attnBlock {
 				copy(sc.c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
 			}
+		}
+		if sCap > 0 {
+			loadQ()
 			scoresT(&kq, sc.c, sc.kT, nKV, headDim, lo, hi, sc.bc)
 		}
 		for r := range attnBlock {
@@ -364,8 +367,8 @@ func attentionBlocksBackward(dq, dk, dv, dout, q, att []float32, n, nKV, qw, hea
 			}
 		}
 		if dk != nil {
-			for r := range attnBlock {
-				copy(sc.c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
+			if sCap <= 0 {
+				loadQ()
 			}
 			rankT(sc.dkT, nKV, headDim, sc.c, &ds, lo, hi, sc.bc)
 		}

@@ -33,6 +33,17 @@ type gemmScratch struct {
 	q6k   q6kScratch  // the Q6_K integer path's (matmul_gemm_q6k.go)
 }
 
+// sizeWorkers gives panel and rows6 a slot per worker, keeping the
+// buffers already there.
+func (g *gemmScratch) sizeWorkers(threads int) {
+	if n := threads - len(g.panel); n > 0 {
+		g.panel = append(g.panel, make([][]float32, n)...)
+	}
+	if n := threads - len(g.rows6); n > 0 {
+		g.rows6 = append(g.rows6, make([][]float32, n)...)
+	}
+}
+
 func growF32(b []float32, n int) []float32 {
 	if cap(b) < n {
 		DefaultMeter.Add(Scratch, int64(4*(n-cap(b))))
@@ -84,9 +95,7 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
-	if len(g.panel) < p.threads {
-		g.panel = make([][]float32, p.threads)
-	}
+	g.sizeWorkers(p.threads)
 	a := in
 	if w.F32 == nil && !exact {
 		g.act = growF32(g.act, n*cols)
@@ -154,12 +163,7 @@ const tailParts = 4
 func matmulGEMMPacked(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
-	if len(g.panel) < p.threads {
-		g.panel = make([][]float32, p.threads)
-	}
-	if len(g.rows6) < p.threads {
-		g.rows6 = make([][]float32, p.threads)
-	}
+	g.sizeWorkers(p.threads)
 	const mr6 = gemmPackedRows
 	ng := (n + mr6 - 1) / mr6
 	gs := mr6*cols + 8 // a group's stride, with room for packActs6's overrun
@@ -294,9 +298,7 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 	}
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
-	if len(g.panel) < p.threads {
-		g.panel = make([][]float32, p.threads)
-	}
+	g.sizeWorkers(p.threads)
 	kc := min(gemmKC, rows)
 	align := max(w.Type.BlockSize(), gemmNR)
 	p.ForWorker(cols, align, func(wk, c0, c1 int) {
@@ -335,18 +337,15 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 // matmulBackwardGEMMPacked is matmulBackwardGEMM with the 6-row packed
 // kernel (where gemmPackedActs): per kc block of W's rows, each worker
 // packs dOut's kc columns in groups of 6 rows, k-major, as
-// matmulGEMMPacked packs activations. The sums and their order are
-// matmulBackwardGEMM's (one FMA per term, k ascending within a block, the
-// blocks accumulated in dIn).
+// matmulGEMMPacked packs activations. Full tiles sum as matmulBackwardGEMM
+// does (one FMA per term, k ascending within a block, the blocks
+// accumulated in dIn); rows in a partial tile (of either path's row
+// grouping, 6 here, 5 there) are summed apart and added to dIn, so they
+// may differ from it by a rounding.
 func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
-	if len(g.panel) < p.threads {
-		g.panel = make([][]float32, p.threads)
-	}
-	if len(g.rows6) < p.threads {
-		g.rows6 = make([][]float32, p.threads)
-	}
+	g.sizeWorkers(p.threads)
 	const mr6 = gemmPackedRows
 	kc := min(gemmKC, rows)
 	ng := (n + mr6 - 1) / mr6
