@@ -347,9 +347,7 @@ func attentionBlocksBackward(dq, dk, dv, dout, q, att []float32, n, nKV, qw, hea
 			rowsum := dotF32(dpr, pr)
 			clear(dsr[lo:first])
 			clear(dsr[last+1 : hi])
-			for j, pj := range pr {
-				dsr[first+j] = pj * (dpr[j] - rowsum) * scale
-			}
+			softmaxGradRow(dsr[first:last+1], pr, dpr, rowsum, scale)
 			if sCap > 0 {
 				for j := first; j <= last; j++ {
 					t := float32(math.Tanh(float64(kq[r][j] / sCap)))

@@ -49,3 +49,13 @@ func rankTGo(mT []float32, stride, hd int, c []float32, x *[attnBlock][]float32,
 		}
 	}
 }
+
+// softmaxGradRowGo writes ds[j] = p[j]·(dp[j] − rowsum)·scale: one row of
+// the softmax's backward, dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled.
+func softmaxGradRowGo(ds, p, dp []float32, rowsum, scale float32) {
+	dp = dp[:len(p)]
+	ds = ds[:len(p)]
+	for j, pj := range p {
+		ds[j] = pj * (dp[j] - rowsum) * scale
+	}
+}

@@ -19,3 +19,7 @@ func rankT(mT []float32, stride, hd int, c []float32, x *[attnBlock][]float32, l
 func attnBcastLen(hd int) int { return 0 }
 
 func softmaxRowBlock(x []float32, scale float32) { softmaxRow(x, scale, false) }
+
+func softmaxGradRow(ds, p, dp []float32, rowsum, scale float32) {
+	softmaxGradRowGo(ds, p, dp, rowsum, scale)
+}

@@ -68,31 +68,23 @@ func st8(v archsimd.Float32x8, p unsafe.Pointer) { v.Store((*[8]float32)(p)) }
 func scoresTAVX2(out *[attnBlock][]float32, c, mT []float32, stride, hd, lo, hi int, bc []float32) {
 	attnBlockCheck(out, mT, stride, hd, lo, hi)
 	b := broadcastCoefs(bc, c, hd)
-	rb := uintptr(32 * hd) // bytes between two rows' broadcast coefficients
-	m := unsafe.Pointer(&mT[0])
-	o0, o1, o2, o3 := unsafe.Pointer(&out[0][0]), unsafe.Pointer(&out[1][0]), unsafe.Pointer(&out[2][0]), unsafe.Pointer(&out[3][0])
-	j := lo
-	for ; j+8 <= hi; j += 8 {
-		var a0, a1, a2, a3 archsimd.Float32x8
-		kp, cp := unsafe.Add(m, 4*j), b
-		for d := 0; d < hd; d++ {
-			k := ld8(kp)
-			a0 = ld8(cp).MulAdd(k, a0)
-			a1 = ld8(unsafe.Add(cp, rb)).MulAdd(k, a1)
-			a2 = ld8(unsafe.Add(cp, 2*rb)).MulAdd(k, a2)
-			a3 = ld8(unsafe.Add(cp, 3*rb)).MulAdd(k, a3)
-			kp, cp = unsafe.Add(kp, 4*stride), unsafe.Add(cp, 32)
-		}
-		st8(a0, unsafe.Add(o0, 4*j))
-		st8(a1, unsafe.Add(o1, 4*j))
-		st8(a2, unsafe.Add(o2, 4*j))
-		st8(a3, unsafe.Add(o3, 4*j))
+	chunks := (hi - lo) / 8
+	if chunks > 0 && hd > 0 {
+		scoresTKernelAVX2(&out[0][lo], &out[1][lo], &out[2][lo], &out[3][lo], (*float32)(b), &mT[lo], stride, hd, chunks)
 	}
-	archsimd.ClearAVXUpperBits()
-	if j < hi {
+	if j := lo + 8*chunks; j < hi {
 		scoresTGo(out, c, mT, stride, hd, j, hi)
 	}
 }
+
+// scoresTKernelAVX2 and rankTKernelAVX2 are the assembly loops
+// (attention_block_avx2_amd64.s) of scoresTAVX2 and rankTAVX2.
+//
+//go:noescape
+func scoresTKernelAVX2(o0, o1, o2, o3, bc, m *float32, stride, hd, chunks int)
+
+//go:noescape
+func rankTKernelAVX2(m, bc, x0, x1, x2, x3 *float32, stride, hd, chunks int)
 
 // dotsT4AVX2 takes two dimensions per pass over the block's rows: eight
 // accumulators, two loads of mT and four of the rows per eight keys.
@@ -138,26 +130,11 @@ func dotsT4AVX2(out []float32, x *[attnBlock][]float32, mT []float32, stride, hd
 func rankTAVX2(mT []float32, stride, hd int, c []float32, x *[attnBlock][]float32, lo, hi int, bc []float32) {
 	attnBlockCheck(x, mT, stride, hd, lo, hi)
 	b := broadcastCoefs(bc, c, hd)
-	rb := uintptr(32 * hd)
-	m := unsafe.Pointer(&mT[0])
-	x0, x1, x2, x3 := unsafe.Pointer(&x[0][0]), unsafe.Pointer(&x[1][0]), unsafe.Pointer(&x[2][0]), unsafe.Pointer(&x[3][0])
-	j := lo
-	for ; j+8 <= hi; j += 8 {
-		off := uintptr(4 * j)
-		y0, y1, y2, y3 := ld8(unsafe.Add(x0, off)), ld8(unsafe.Add(x1, off)), ld8(unsafe.Add(x2, off)), ld8(unsafe.Add(x3, off))
-		mp, cp := unsafe.Add(m, off), b
-		for d := 0; d < hd; d++ {
-			v := ld8(mp)
-			v = ld8(cp).MulAdd(y0, v)
-			v = ld8(unsafe.Add(cp, rb)).MulAdd(y1, v)
-			v = ld8(unsafe.Add(cp, 2*rb)).MulAdd(y2, v)
-			v = ld8(unsafe.Add(cp, 3*rb)).MulAdd(y3, v)
-			st8(v, mp)
-			mp, cp = unsafe.Add(mp, 4*stride), unsafe.Add(cp, 32)
-		}
+	chunks := (hi - lo) / 8
+	if chunks > 0 && hd > 0 {
+		rankTKernelAVX2(&mT[lo], (*float32)(b), &x[0][lo], &x[1][lo], &x[2][lo], &x[3][lo], stride, hd, chunks)
 	}
-	archsimd.ClearAVXUpperBits()
-	if j < hi {
+	if j := lo + 8*chunks; j < hi {
 		rankTGo(mT, stride, hd, c, x, j, hi)
 	}
 }
@@ -187,13 +164,21 @@ func softmaxRowBlock(x []float32, scale float32) {
 		x[i] *= scale
 		maxv = max(maxv, x[i])
 	}
+	// The exps in eight float32 lanes; the last n%8 values through the
+	// same vector exp, padded with −Inf (exp 0, nothing added).
+	var acc [8]float32
 	m := n &^ 7
-	sum := float64(expSumLanesAVX2(x[:m], bcast8(maxv)))
-	for i := m; i < n; i++ {
-		e := float32(math.Exp(float64(x[i] - maxv)))
-		x[i] = e
-		sum += float64(e)
+	expSubAVX2(x[:m], x[:m], maxv, &acc)
+	if m < n {
+		t := [8]float32{}
+		for k := range t {
+			t[k] = float32(math.Inf(-1))
+		}
+		copy(t[:], x[m:])
+		expSubAVX2(t[:], t[:], maxv, &acc)
+		copy(x[m:], t[:])
 	}
+	sum := float64(hsum8(archsimd.LoadFloat32x8(&acc)))
 	inv := float32(1 / sum)
 	iv := bcast8(inv)
 	for i = 0; i+8 <= n; i += 8 {
@@ -205,17 +190,24 @@ func softmaxRowBlock(x []float32, scale float32) {
 	}
 }
 
-// expSumLanesAVX2 replaces x (a multiple of 8 long) by exp(x − mx) and
-// returns their sum, accumulated lane-wise. Not inlined, for the reason
-// given at expSumBlocksAVX2.
+// softmaxGradRow is softmaxGradRowGo on 8 lanes, the same operations in
+// the same order. Not inlined, so the caller's scalars stay out of the
+// vector loop (see expSumBlocksAVX2).
 //
 //go:noinline
-func expSumLanesAVX2(x []float32, mx archsimd.Float32x8) float32 {
-	var acc archsimd.Float32x8
-	for i := 0; i+8 <= len(x); i += 8 {
-		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
-		v.StoreSlice(x[i : i+8])
-		acc = acc.Add(v)
+func softmaxGradRow(ds, p, dp []float32, rowsum, scale float32) {
+	n := len(p)
+	if !hasAVX2 || n < 8 {
+		softmaxGradRowGo(ds, p, dp, rowsum, scale)
+		return
 	}
-	return hsum8(acc)
+	dp, ds = dp[:n], ds[:n]
+	rs, sc := bcast8(rowsum), bcast8(scale)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		v := archsimd.LoadFloat32x8Slice(p[i : i+8])
+		v.Mul(archsimd.LoadFloat32x8Slice(dp[i : i+8]).Sub(rs)).Mul(sc).StoreSlice(ds[i : i+8])
+	}
+	archsimd.ClearAVXUpperBits()
+	softmaxGradRowGo(ds[i:], p[i:], dp[i:], rowsum, scale)
 }

@@ -102,3 +102,19 @@ func TestSoftmaxRowBlock(t *testing.T) {
 		closeF32(t, fmt.Sprintf("n=%d", n), got, want, 1e-6)
 	}
 }
+
+// softmaxGradRow's vector loop is its Go twin bit for bit (the same
+// operations in the same order), on every tail length.
+func TestSoftmaxGradRow(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		p, dp := gcRand(uint64(n), n, 1), gcRand(uint64(n+100), n, 3)
+		got, want := make([]float32, n), make([]float32, n)
+		softmaxGradRow(got, p, dp, 0.37, 0.125)
+		softmaxGradRowGo(want, p, dp, 0.37, 0.125)
+		for j := range got {
+			if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+				t.Fatalf("n=%d: ds[%d] = %g, want %g", n, j, got[j], want[j])
+			}
+		}
+	}
+}

@@ -13,12 +13,23 @@ import (
 // other programs sharing the machine do not skew the ratio;
 // BenchmarkSideBlockParallel gives wall time on all cores.
 func BenchmarkSideBlock(b *testing.B) {
-	benchSideBlock(b, 1, cpuTime)
+	benchSideBlock(b, 1, cpuTime, sideShape256)
 }
 
 func BenchmarkSideBlockParallel(b *testing.B) {
-	benchSideBlock(b, 0, time.Now)
+	benchSideBlock(b, 0, time.Now, sideShape256)
 }
+
+// BenchmarkSideBlock160m is one block of the side network that
+// BenchmarkTrainStepModel trains on the 160m preset at r = 8 (width 96,
+// 12 heads of 8, FFN 256), wall time on all cores.
+func BenchmarkSideBlock160m(b *testing.B) {
+	benchSideBlock(b, 0, time.Now, sideShape{d: 96, nHead: 12, nHeadKV: 12, nFF: 256})
+}
+
+type sideShape struct{ d, nHead, nHeadKV, nFF int }
+
+var sideShape256 = sideShape{d: 256, nHead: 8, nHeadKV: 4, nFF: 688}
 
 // cpuTime returns the process's user+system CPU time as a time.Time offset
 // from zero, so it subtracts like wall time.
@@ -30,8 +41,9 @@ func cpuTime() time.Time {
 	return time.Unix(0, ru.Utime.Nano()+ru.Stime.Nano())
 }
 
-func benchSideBlock(b *testing.B, threads int, clock func() time.Time) {
-	const n, d, nHead, nHeadKV, nFF = 512, 256, 8, 4, 688
+func benchSideBlock(b *testing.B, threads int, clock func() time.Time, sh sideShape) {
+	const n = 512
+	d, nHead, nHeadKV, nFF := sh.d, sh.nHead, sh.nHeadKV, sh.nFF
 	blk := newTestBlock(1, d, nHead, nHeadKV, nFF)
 	x := NewTensor(gcRand(2, n*d, 1), n, d)
 	dy := NewTensor(gcRand(3, n*d, 1), n, d)

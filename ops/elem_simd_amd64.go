@@ -167,6 +167,43 @@ func siluMul(gate, up []float32) {
 	siluMulGo(gate[i:], up[i:])
 }
 
+// swigluBackward is swigluBackwardGo with the vector exp (AVX2 or
+// AVX-512), the same sums in the same order.
+func swigluBackward(dgate, dup, dout, gate, up []float32, n int) {
+	if !hasAVX512 {
+		if hasAVX2 {
+			swigluBackwardAVX2(dgate, dup, dout, gate, up, n)
+			return
+		}
+		swigluBackwardGo(dgate, dup, dout, gate, up, n)
+		return
+	}
+	dout, gate, up = dout[:n], gate[:n], up[:n]
+	if dgate != nil {
+		dgate = dgate[:n]
+	}
+	if dup != nil {
+		dup = dup[:n]
+	}
+	one := bcast(1)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		g := archsimd.LoadFloat32x16Slice(gate[i : i+16])
+		d := archsimd.LoadFloat32x16Slice(dout[i : i+16])
+		s := one.Div(one.Add(expV(bcast(0).Sub(g))))
+		if dup != nil {
+			d.Mul(g).Mul(s).Add(archsimd.LoadFloat32x16Slice(dup[i : i+16])).StoreSlice(dup[i : i+16])
+		}
+		if dgate != nil {
+			ds := d.Mul(archsimd.LoadFloat32x16Slice(up[i : i+16])).Mul(s).Mul(g.Mul(one.Sub(s)).Add(one))
+			ds.Add(archsimd.LoadFloat32x16Slice(dgate[i : i+16])).StoreSlice(dgate[i : i+16])
+		}
+	}
+	if i < n {
+		swigluBackwardGo(sub2(dgate, i, n), sub2(dup, i, n), dout[i:], gate[i:], up[i:], n-i)
+	}
+}
+
 func hmax16e(v archsimd.Float32x16) float32 {
 	var t [16]float32
 	v.Store(&t)

@@ -89,24 +89,28 @@ func softmaxRowAVX2(x []float32, scale float32, round16 bool) {
 // expSumBlocksAVX2 is softmaxRowAVX2's exp pass over up to 64 blocks of 8
 // at the start of x: dst = exp(x − mx) (dst may be x, or nil to keep only
 // the sums), each block's sum (ggml's order) in hs; it returns the blocks
-// done. A function of its own so that no scalar float is live across the
-// expV8 calls: the compiler reloads such values with legacy-SSE moves while
-// the upper halves of the vector registers are dirty, which on this
-// machine (AMD EPYC, AVX2) made the loop 7× slower. It ends with
-// VZEROUPPER for the scalar code after it. Not inlined: that would bring
-// the caller's scalars back into the loop.
+// done. The exps come from expSubAVX2's assembly loop (expV8's roundings),
+// the sums from the stored values. A function of its own so that no
+// scalar float is live across the vector code: the compiler reloads such
+// values with legacy-SSE moves while the upper halves of the vector
+// registers are dirty, which on this machine (AMD EPYC, AVX2) made the
+// loop 7× slower. It ends with VZEROUPPER for the scalar code after it.
+// Not inlined: that would bring the caller's scalars back into the loop.
 //
 //go:noinline
-func expSumBlocksAVX2(dst, x []float32, mx archsimd.Float32x8, hs *[64 + 3]float32) int {
-	nb := 0
-	for i := 0; nb < 64 && i+8 <= len(x); nb, i = nb+1, i+8 {
-		v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mx))
-		if dst != nil {
-			v.StoreSlice(dst[i : i+8])
-		}
+func expSumBlocksAVX2(dst, x []float32, mx float32, hs *[64 + 3]float32) int {
+	var tmp [64 * 8]float32
+	nb := min(64, len(x)/8)
+	if dst == nil {
+		dst = tmp[:]
+	}
+	var acc [8]float32
+	expSubAVX2(dst[:8*nb], x[:8*nb], mx, &acc)
+	for b := range nb {
+		v := archsimd.LoadFloat32x8Slice(dst[8*b : 8*b+8])
 		q := v.GetHi().Add(v.GetLo())
 		q = q.Add(q.SelectFromPair(2, 3, 2, 3, q))
-		q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[nb : nb+4])
+		q.Add(q.SelectFromPair(1, 1, 1, 1, q)).StoreSlice(hs[b : b+4])
 	}
 	archsimd.ClearAVXUpperBits()
 	return nb
@@ -118,14 +122,13 @@ func expSumBlocksAVX2(dst, x []float32, mx archsimd.Float32x8, hs *[64 + 3]float
 func expSumAVX2(dst, x []float32, maxv float32) float64 {
 	var hs [64 + 3]float32
 	var sum float64
-	mx := bcast8(maxv)
 	i := 0
 	for i+8 <= len(x) {
 		var d []float32
 		if dst != nil {
 			d = dst[i:]
 		}
-		nb := expSumBlocksAVX2(d, x[i:], mx, &hs)
+		nb := expSumBlocksAVX2(d, x[i:], maxv, &hs)
 		i += 8 * nb
 		for _, h := range hs[:nb] {
 			sum += float64(h)
@@ -195,6 +198,36 @@ func siluMulAVX2(gate, up []float32) {
 	siluMulGo(gate[i:], up[i:])
 }
 
+// swigluBackwardAVX2 is swigluBackwardGo on 8 lanes with the vector exp.
+func swigluBackwardAVX2(dgate, dup, dout, gate, up []float32, n int) {
+	dout, gate, up = dout[:n], gate[:n], up[:n]
+	if dgate != nil {
+		dgate = dgate[:n]
+	}
+	if dup != nil {
+		dup = dup[:n]
+	}
+	one := bcast8(1)
+	var zero archsimd.Float32x8
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		g := archsimd.LoadFloat32x8Slice(gate[i : i+8])
+		d := archsimd.LoadFloat32x8Slice(dout[i : i+8])
+		s := one.Div(one.Add(expV8(zero.Sub(g))))
+		if dup != nil {
+			d.Mul(g).Mul(s).Add(archsimd.LoadFloat32x8Slice(dup[i : i+8])).StoreSlice(dup[i : i+8])
+		}
+		if dgate != nil {
+			ds := d.Mul(archsimd.LoadFloat32x8Slice(up[i : i+8])).Mul(s).Mul(g.Mul(one.Sub(s)).Add(one))
+			ds.Add(archsimd.LoadFloat32x8Slice(dgate[i : i+8])).StoreSlice(dgate[i : i+8])
+		}
+	}
+	archsimd.ClearAVXUpperBits()
+	if i < n {
+		swigluBackwardGo(sub2(dgate, i, n), sub2(dup, i, n), dout[i:], gate[i:], up[i:], n-i)
+	}
+}
+
 // dotF32sAVX2, dot4F32AVX2 and axpyF32AVX2 are dotF32, dot4F32 and axpyF32
 // (matmul_f32_simd.go) on 8 lanes.
 func dotF32sAVX2(x, y []float32) float32 {
@@ -254,4 +287,39 @@ func axpyF32AVX2(y []float32, a float32, x []float32) {
 	for ; i < n; i++ {
 		y[i] += a * x[i]
 	}
+}
+
+// expSubKernelAVX2 is the loop of expSubAVX2 in assembly
+// (expf_avx2_amd64.s).
+//
+//go:noescape
+func expSubKernelAVX2(dst, src *float32, n8 int, mx float32, acc *[8]float32) int
+
+// expSubAVX2 writes dst[i] = expV8(x[i] − mx) for the first 8·(len(x)/8)
+// values and adds each 8 into acc lane-wise, in order: the assembly loop,
+// with expV8 itself for the 8-value groups whose exponents need its
+// two-step scaling. dst may be x.
+func expSubAVX2(dst, x []float32, mx float32, acc *[8]float32) {
+	n8 := len(x) / 8
+	if n8 == 0 {
+		return
+	}
+	dst = dst[:8*n8]
+	for i := 0; i < n8; {
+		i += expSubKernelAVX2(&dst[8*i], &x[8*i], n8-i, mx, acc)
+		if i < n8 {
+			expSubOneAVX2(dst[8*i:8*i+8], x[8*i:8*i+8], mx, acc)
+			i++
+		}
+	}
+}
+
+// expSubOneAVX2 is one group of expSubAVX2 through expV8.
+//
+//go:noinline
+func expSubOneAVX2(dst, x []float32, mx float32, acc *[8]float32) {
+	v := expV8(archsimd.LoadFloat32x8Slice(x).Sub(bcast8(mx)))
+	v.StoreSlice(dst)
+	archsimd.LoadFloat32x8(acc).Add(v).Store(acc)
+	archsimd.ClearAVXUpperBits()
 }

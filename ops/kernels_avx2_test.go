@@ -577,3 +577,60 @@ func TestDotBF16Asm(t *testing.T) {
 		}
 	}
 }
+
+// expSubAVX2 (the assembly loop, expV8 for groups it hands back) is expV8
+// bit for bit, sums included, on values that take every path: ordinary
+// ones, exponents past ±126 (two-step scaling) and past ±192 (0, +Inf),
+// infinities and NaN, with the special groups first, last and in between.
+func TestExpSubAVX2(t *testing.T) {
+	needAVX2(t)
+	rng := rand.New(rand.NewPCG(61, 62))
+	specials := []float32{-87.5, -88.7, -100, -140, 88.5, 89, 140, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0, -0.0}
+	for _, n := range []int{0, 7, 8, 16, 40, 203} {
+		for _, mode := range []string{"plain", "special first", "special last", "mixed"} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 10)
+			}
+			switch mode {
+			case "special first":
+				for i := 0; i < min(n, 8); i++ {
+					x[i] = specials[rng.IntN(len(specials))]
+				}
+			case "special last":
+				for i := max(0, n/8*8-8); i < n; i++ {
+					x[i] = specials[rng.IntN(len(specials))]
+				}
+			case "mixed":
+				for i := range x {
+					if rng.IntN(9) == 0 {
+						x[i] = specials[rng.IntN(len(specials))]
+					}
+				}
+			}
+			mx := float32(rng.NormFloat64())
+			got, want := make([]float32, n), make([]float32, n)
+			var accGot, accWant [8]float32
+			accGot[3], accWant[3] = 1.5, 1.5
+			expSubAVX2(got, x, mx, &accGot)
+			av := archsimd.LoadFloat32x8(&accWant)
+			for i := 0; i+8 <= n; i += 8 {
+				v := expV8(archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(bcast8(mx)))
+				v.StoreSlice(want[i : i+8])
+				av = av.Add(v)
+			}
+			av.Store(&accWant)
+			archsimd.ClearAVXUpperBits()
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n %d %s: exp(%g − %g) = %g, expV8 gives %g", n, mode, x[i], mx, got[i], want[i])
+				}
+			}
+			for l := range accGot {
+				if math.Float32bits(accGot[l]) != math.Float32bits(accWant[l]) {
+					t.Fatalf("n %d %s: sum lane %d = %g, want %g", n, mode, l, accGot[l], accWant[l])
+				}
+			}
+		}
+	}
+}

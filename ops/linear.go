@@ -64,10 +64,24 @@ func linearForward(p *Pool, out, inp, weight []float32, n, c, oc int) {
 
 // linearBackward accumulates dinp (n, c) += dout (n, oc) · weight and
 // dweight (oc, c) += doutᵀ · inp. Either may be nil when not wanted.
-// Both products go through the forward's kernel on transposed copies
-// (dot products of contiguous rows, several outputs per load), which runs
-// about twice as fast as accumulating outer products row by row.
+// Where the 6-row packed kernel runs (gemmPackedActs), both products are
+// its accumulating GEMM on the operands as they lie (dout read transposed
+// for dweight). Elsewhere they go through the forward's kernel on
+// transposed copies (dot products of contiguous rows, several outputs per
+// load), which runs about twice as fast as accumulating outer products
+// row by row.
 func linearBackward(p *Pool, dinp, dweight, dout, inp, weight []float32, n, c, oc int) {
+	if gemmPackedActs && n >= gemmMinRows {
+		p.mmu.Lock()
+		defer p.mmu.Unlock()
+		if dinp != nil {
+			gemmAccPacked(p, dinp, dout, n, NewMatrixF32("", oc, c, weight[:oc*c]), false)
+		}
+		if dweight != nil {
+			gemmAccPacked(p, dweight, dout, oc, NewMatrixF32("", n, c, inp[:n*c]), true)
+		}
+		return
+	}
 	if dinp != nil {
 		wT := scratch(c * oc) // (c, oc)
 		transposeF32(p, wT, weight, oc, c)

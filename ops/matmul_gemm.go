@@ -343,6 +343,19 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 // grouping, 6 here, 5 there) are summed apart and added to dIn, so they
 // may differ from it by a rounding.
 func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
+	gemmAccPacked(p, dIn, dOut, n, w, false)
+}
+
+// gemmAccPacked is dst (n, W.Cols) += A·W for W (K = W.Rows, W.Cols) on the
+// 6-row packed kernel: A (n, K) is a row-major, or with aT a (K, n)
+// row-major matrix read transposed, so the weight gradient of a linear,
+// doutᵀ·inp, needs no transposed copies (each k's six values of a group
+// are adjacent). Workers share W's columns in units of align (a quant
+// block, or a panel); when there are too few units to balance the pool
+// (the LM head's 768 columns are three Q6_K blocks; the side network's
+// layers three panels), each unit's rows are cut in parts too, and each
+// part packs (decodes) the unit's panels again.
+func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 	cols, rows := w.Cols, w.Rows
 	g := &p.gemm
 	g.sizeWorkers(p.threads)
@@ -351,49 +364,62 @@ func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 	ng := (n + mr6 - 1) / mr6
 	gs := mr6*kc + 8 // a group's stride, with room for packActs6's overrun
 	align := max(w.Type.BlockSize(), gemmNR)
-	p.ForWorker(cols, align, func(wk, c0, c1 int) {
+	units := (cols + align - 1) / align
+	parts := 1
+	if p.threads > 1 && units < 4*p.threads {
+		parts = min(ng, (2*p.threads+units-1)/units)
+	}
+	run := func(wk, c0, c1, g0, g1 int) {
 		width := c1 - c0
 		nPanels := (width + gemmNR - 1) / gemmNR
 		g.panel[wk] = growF32(g.panel[wk], nPanels*kc*gemmNR+width)
 		panels, rowBuf := g.panel[wk][:nPanels*kc*gemmNR], g.panel[wk][nPanels*kc*gemmNR:]
-		g.rows6[wk] = growF32(g.rows6[wk], ng*gs+mr6*kc)
-		ap, tmp := g.rows6[wk][:ng*gs], g.rows6[wk][ng*gs:]
+		g.rows6[wk] = growF32(g.rows6[wk], (g1-g0)*gs+mr6*kc)
+		ap, tmp := g.rows6[wk][:(g1-g0)*gs], g.rows6[wk][(g1-g0)*gs:]
 		var ctile [mr6 * gemmNR]float32
 		for k0 := 0; k0 < rows; k0 += kc {
 			depth := min(kc, rows-k0)
 			packRowPanels(panels, rowBuf, w, k0, depth, c0, c1, kc)
-			for gi := 0; gi < ng; gi++ {
+			for gi := g0; gi < g1; gi++ {
 				i0 := gi * mr6
 				mr := min(mr6, n-i0)
-				src, lda := dOut[i0*rows+k0:], rows
+				apg := ap[(gi-g0)*gs : (gi-g0+1)*gs]
+				if aT {
+					for k := range depth {
+						d := apg[k*mr6 : (k+1)*mr6]
+						clear(d[copy(d[:mr], a[(k0+k)*n+i0:]):])
+					}
+					continue
+				}
+				src, lda := a[i0*rows+k0:], rows
 				if mr < mr6 {
 					for i := 0; i < mr6; i++ {
 						t := tmp[i*depth : (i+1)*depth]
 						if i < mr {
-							copy(t, dOut[(i0+i)*rows+k0:])
+							copy(t, a[(i0+i)*rows+k0:])
 						} else {
 							clear(t)
 						}
 					}
 					src, lda = tmp, depth
 				}
-				packActs6(ap[gi*gs:(gi+1)*gs], src, lda, depth)
+				packActs6(apg, src, lda, depth)
 			}
 			for pi := 0; pi < nPanels; pi++ {
 				panel := panels[pi*kc*gemmNR : pi*kc*gemmNR+depth*gemmNR]
 				j0 := c0 + pi*gemmNR
 				nr := min(gemmNR, c1-j0)
-				for gi := 0; gi < ng; gi++ {
+				for gi := g0; gi < g1; gi++ {
 					i0 := gi * mr6
 					mr := min(mr6, n-i0)
-					apg := ap[gi*gs : gi*gs+depth*mr6+2]
+					apg := ap[(gi-g0)*gs : (gi-g0)*gs+depth*mr6+2]
 					if mr == mr6 && nr == gemmNR {
-						gemmKernelPacked(panel, apg, depth, dIn[i0*cols+j0:], cols, true)
+						gemmKernelPacked(panel, apg, depth, dst[i0*cols+j0:], cols, true)
 						continue
 					}
 					gemmKernelPacked(panel, apg, depth, ctile[:], gemmNR, false)
 					for i := 0; i < mr; i++ {
-						d := dIn[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
+						d := dst[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
 						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {
 							d[j] += v
 						}
@@ -401,12 +427,19 @@ func matmulBackwardGEMMPacked(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 				}
 			}
 		}
+	}
+	if parts == 1 {
+		p.ForWorker(cols, align, func(wk, c0, c1 int) { run(wk, c0, c1, 0, ng) })
+		return
+	}
+	p.ForChunks(units*parts, 1, func(wk, lo, hi int) {
+		for u := lo; u < hi; u++ {
+			c0, part := u%units*align, u/units
+			run(wk, c0, min(c0+align, cols), part*ng/parts, (part+1)*ng/parts)
+		}
 	})
 }
 
-// packRowPanels writes columns c0..c1 of W's rows k0..k0+depth-1 into
-// the backward GEMMs' panels: panel pi holds columns c0+32pi.. of each row,
-// at panels[pi·kc·32 + k·32 + j]; columns past c1 are zero. rowBuf holds
 // a decoded row range (c1−c0 values).
 func packRowPanels(panels, rowBuf []float32, w *Matrix, k0, depth, c0, c1, kc int) {
 	cols, width := w.Cols, c1-c0

@@ -201,3 +201,58 @@ func setGemmPacked(on bool) func() {
 	gemmPackedActs = on
 	return func() { gemmPackedActs = old }
 }
+
+// linearBackward on the packed kernel (A read as it lies, dout transposed
+// for the weight gradient; workers sharing columns or row groups) against
+// the transposed copies of the other path, both accumulating into
+// gradients that hold values already: shapes with partial tiles of rows
+// and columns, narrow and wide layers, 1 to 3 threads. Both sum each
+// product in float32 in a different grouping, so the tolerance is a few
+// roundings of Σ|terms|.
+func TestLinearBackwardPacked(t *testing.T) {
+	needAVX2(t)
+	if !gemmPackedActs {
+		t.Skip("the packed path is for AVX2 without AVX-512")
+	}
+	defer func() { gemmPackedActs = true }()
+	rng := rand.New(rand.NewPCG(49, 50))
+	for _, sh := range []struct{ n, c, oc int }{{4, 5, 3}, {37, 96, 96}, {512, 96, 256}, {300, 256, 96}, {61, 40, 300}, {13, 768, 33}} {
+		dout, inp, wt := randVec(rng, sh.n*sh.oc), randVec(rng, sh.n*sh.c), randVec(rng, sh.oc*sh.c)
+		dx0, dw0 := randVec(rng, sh.n*sh.c), randVec(rng, sh.oc*sh.c)
+		magX, magW := make([]float64, sh.n*sh.c), make([]float64, sh.oc*sh.c)
+		for i := range sh.n {
+			for o := range sh.oc {
+				g := math.Abs(float64(dout[i*sh.oc+o]))
+				for j := range sh.c {
+					magX[i*sh.c+j] += g * math.Abs(float64(wt[o*sh.c+j]))
+					magW[o*sh.c+j] += g * math.Abs(float64(inp[i*sh.c+j]))
+				}
+			}
+		}
+		for _, threads := range []int{1, 2, 3} {
+			name := fmt.Sprintf("n=%d c=%d oc=%d threads=%d", sh.n, sh.c, sh.oc, threads)
+			p := NewPool(threads)
+			run := func(packed bool) (dx, dw []float32) {
+				dx, dw = append([]float32(nil), dx0...), append([]float32(nil), dw0...)
+				gemmPackedActs = packed
+				linearBackward(p, dx, dw, dout, inp, wt, sh.n, sh.c, sh.oc)
+				gemmPackedActs = true
+				return dx, dw
+			}
+			gx, gw := run(true)
+			wx, ww := run(false)
+			p.Close()
+			for _, c := range []struct {
+				what           string
+				got, want, ref []float32
+				mag            []float64
+			}{{"dinp", gx, wx, dx0, magX}, {"dweight", gw, ww, dw0, magW}} {
+				for i := range c.got {
+					if d := math.Abs(float64(c.got[i] - c.want[i])); d > 2e-6*(c.mag[i]+math.Abs(float64(c.ref[i]))) {
+						t.Fatalf("%s: %s[%d] = %g, transposed copies give %g", name, c.what, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -19,10 +19,11 @@ func SwiGLUForward(out, gate, up []float32, n int) {
 	}
 }
 
-// swigluBackward accumulates dgate += dout·up·silu'(gate) and
+// swigluBackwardGo accumulates dgate += dout·up·silu'(gate) and
 // dup += dout·silu(gate), where silu'(x) = σ(x)·(1 + x·(1−σ(x))).
-// Either of dgate, dup may be nil when not wanted.
-func swigluBackward(dgate, dup, dout, gate, up []float32, n int) {
+// Either of dgate, dup may be nil when not wanted. swigluBackward is the
+// vector version where there is one (elem_simd_*.go).
+func swigluBackwardGo(dgate, dup, dout, gate, up []float32, n int) {
 	for i := 0; i < n; i++ {
 		g := gate[i]
 		s := 1 / (1 + expf(-g))
