@@ -217,6 +217,9 @@ func LMHeadNLL(nll []float32, hidden *Tensor, n int, head *Matrix, softCap float
 // dlogits·head with dlogits = scale·(softmax − onehot). softCap > 0 caps
 // the logits first (and dlogits goes back through the cap).
 func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, softCap float32, targets []int32, scale float32) float64 {
+	if m := countTargets(targets[:n], head.Rows); m < n {
+		return lmHeadCETargets(p, nll, dhidden, hidden, n, m, head, softCap, targets, scale)
+	}
 	vocab, d := head.Rows, head.Cols
 	chunk := LMHeadChunkRows(vocab, n, dhidden != nil)
 	logits := scratch(chunk * vocab)
@@ -258,6 +261,55 @@ func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, soft
 		}
 		if dhidden != nil {
 			MatMulBackwardInput(p, dhidden[r0*d:(r0+m)*d], logits, m, head)
+		}
+	}
+	return sum
+}
+
+// lmHeadCETargets is lmHeadCE where only m of the n rows have a target:
+// the others (a prompt, padding, the first half of a perplexity window)
+// need no logits, so the m rows are gathered, run through lmHeadCE, and
+// their loss and gradient put back (0 and nothing for the others). Each
+// row's logits and gradient are the same sums as in the full run, up to
+// the grouping of rows into kernel tiles.
+func lmHeadCETargets(p *Pool, nll, dhidden, hidden []float32, n, m int, head *Matrix, softCap float32, targets []int32, scale float32) float64 {
+	d := head.Cols
+	rows := make([]int, 0, m)
+	tg := make([]int32, 0, m)
+	for i, t := range targets[:n] {
+		if t >= 0 {
+			rows = append(rows, i)
+			tg = append(tg, t)
+		}
+	}
+	if nll != nil {
+		clear(nll[:n])
+	}
+	if m == 0 {
+		return 0
+	}
+	h := scratch(m * d)
+	defer freeScratch(h)
+	for j, i := range rows {
+		copy(h[j*d:(j+1)*d], hidden[i*d:(i+1)*d])
+	}
+	var dh []float32
+	if dhidden != nil {
+		dh = scratch(m * d)
+		defer freeScratch(dh)
+		clear(dh)
+	}
+	var nl []float32
+	if nll != nil {
+		nl = make([]float32, m)
+	}
+	sum := lmHeadCE(p, nl, dh, h, m, head, softCap, tg, scale)
+	for j, i := range rows {
+		if nll != nil {
+			nll[i] = nl[j]
+		}
+		if dhidden != nil {
+			accumulate(dhidden[i*d:(i+1)*d], dh[j*d:(j+1)*d])
 		}
 	}
 	return sum

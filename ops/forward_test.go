@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -349,6 +350,84 @@ func TestRoPEScaling(t *testing.T) {
 			if !closeRel(y[i], c.want[i], 2e-6) {
 				t.Errorf("%s: y = %v, want %v", c.name, y, c.want)
 				break
+			}
+		}
+	}
+}
+
+// lmHeadCE on rows of which only some have a target (the others gathered
+// out, as a prompt's or padding's) gives each target row the loss and
+// gradient the full run gives it, and the others 0 and no gradient:
+// ignored rows at the start, in runs, alternating, and all of them.
+func TestLMHeadCEOnlyTargets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	const n, vocab, d = 23, 300, 256
+	heads := []*Matrix{randQ6KWeight(t, rng, vocab, d), NewMatrixF32("f32", vocab, d, randVec(rng, vocab*d))}
+	hidden := randVec(rng, n*d)
+	full := make([]int32, n)
+	for i := range full {
+		full[i] = int32(rng.IntN(vocab))
+	}
+	p := NewPool(2)
+	defer p.Close()
+	for _, head := range heads {
+		for _, pattern := range []string{"first half", "runs", "alternating", "none"} {
+			tg := append([]int32(nil), full...)
+			for i := range tg {
+				ignore := false
+				switch pattern {
+				case "first half":
+					ignore = i < n/2
+				case "runs":
+					ignore = i%9 < 4
+				case "alternating":
+					ignore = i%2 == 0
+				case "none":
+					ignore = true
+				}
+				if ignore {
+					tg[i] = -1
+				}
+			}
+			for _, train := range []bool{false, true} {
+				name := fmt.Sprintf("%s/%s/train=%v", head.Type, pattern, train)
+				var dh, dhFull []float32
+				if train {
+					dh, dhFull = randVec(rng, n*d), make([]float32, n*d)
+				}
+				dh0 := append([]float32(nil), dh...)
+				nll, nllFull := make([]float32, n), make([]float32, n)
+				for i := range nll {
+					nll[i] = 7 // must be overwritten
+				}
+				sum := lmHeadCE(p, nll, dh, hidden, n, head, 0, tg, 0.25)
+				lmHeadCE(p, nllFull, dhFull, hidden, n, head, 0, full, 0.25)
+				var want float64
+				for i := range n {
+					if tg[i] < 0 {
+						if nll[i] != 0 {
+							t.Fatalf("%s: ignored row %d: nll %g", name, i, nll[i])
+						}
+						for j := 0; train && j < d; j++ {
+							if dh[i*d+j] != dh0[i*d+j] {
+								t.Fatalf("%s: ignored row %d got a gradient", name, i)
+							}
+						}
+						continue
+					}
+					want += float64(nllFull[i])
+					if math.Abs(float64(nll[i]-nllFull[i])) > 1e-5*math.Abs(float64(nllFull[i])) {
+						t.Fatalf("%s: row %d: nll %g, full run %g", name, i, nll[i], nllFull[i])
+					}
+					for j := 0; train && j < d; j++ {
+						if g, w := dh[i*d+j]-dh0[i*d+j], dhFull[i*d+j]; math.Abs(float64(g-w)) > 1e-4*math.Abs(float64(w))+1e-6 {
+							t.Fatalf("%s: row %d: dhidden[%d] %g, full run %g", name, i, j, g, w)
+						}
+					}
+				}
+				if math.Abs(sum-want) > 1e-5*math.Abs(want) {
+					t.Fatalf("%s: summed loss %g, want %g", name, sum, want)
+				}
 			}
 		}
 	}

@@ -384,6 +384,13 @@ func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 				i0 := gi * mr6
 				mr := min(mr6, n-i0)
 				apg := ap[(gi-g0)*gs : (gi-g0+1)*gs]
+				if aT && mr == mr6 {
+					for k := range depth {
+						d, s := apg[k*mr6:k*mr6+6], a[(k0+k)*n+i0:(k0+k)*n+i0+6]
+						d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+					}
+					continue
+				}
 				if aT {
 					for k := range depth {
 						d := apg[k*mr6 : (k+1)*mr6]
