@@ -15,14 +15,25 @@ import (
 // buffers as soon as its backward has run; Reset releases everything (a
 // forward pass without backward). A no-grad tape keeps released buffers
 // for its next ops instead of freeing them, so a forward that resets the
-// tape after each layer reuses the same scratch layer after layer.
+// tape after each layer reuses the same scratch layer after layer. Sizes
+// the ops stop asking for (sequences of another length) are freed at the
+// second Reset that did not see them, so a model that reads sequences of
+// many lengths does not keep a set of buffers for each.
 type Tape struct {
 	be      Backend
 	noGrad  bool
 	records []record
 	owned   []*Tensor // every tensor whose buffers this tape allocated
 	extra   []Buffer  // saved buffers not yet attached to a record
-	free    map[bufKey][]Buffer
+	free    map[bufKey]*freeList
+	resets  int // Reset calls so far: the age of a free list
+}
+
+// freeList is a no-grad tape's released buffers of one size, and the Reset
+// count when that size was last asked for or released.
+type freeList struct {
+	bufs []Buffer
+	seen int
 }
 
 type bufKey struct {
@@ -44,7 +55,7 @@ func NewTape(be Backend) *Tape { return &Tape{be: orCPU(be)} }
 // NewNoGradTape returns a tape that records nothing (evaluation, inference)
 // but still counts, releases (Reset) and reuses its outputs' memory.
 func NewNoGradTape(be Backend) *Tape {
-	return &Tape{be: orCPU(be), noGrad: true, free: map[bufKey][]Buffer{}}
+	return &Tape{be: orCPU(be), noGrad: true, free: map[bufKey]*freeList{}}
 }
 
 func orCPU(be Backend) Backend {
@@ -85,11 +96,13 @@ func (tp *Tape) activationClass() MemClass {
 // tape's reuse list when one of that size is there.
 func (tp *Tape) alloc(be Backend, dt DType, n int) Buffer {
 	if tp.free != nil && tp.be == be {
-		k := bufKey{dt, n}
-		if l := tp.free[k]; len(l) > 0 {
-			b := l[len(l)-1]
-			tp.free[k] = l[:len(l)-1]
-			return b
+		if l := tp.free[bufKey{dt, n}]; l != nil {
+			l.seen = tp.resets
+			if len(l.bufs) > 0 {
+				b := l.bufs[len(l.bufs)-1]
+				l.bufs = l.bufs[:len(l.bufs)-1]
+				return b
+			}
 		}
 	}
 	return be.Alloc(tp.activationClass(), dt, n)
@@ -102,7 +115,13 @@ func (tp *Tape) drop(c MemClass, b Buffer) {
 	}
 	if tp.free != nil && c == Scratch && b.Backend() == tp.be {
 		k := bufKey{b.DType(), b.Len()}
-		tp.free[k] = append(tp.free[k], b)
+		l := tp.free[k]
+		if l == nil {
+			l = &freeList{}
+			tp.free[k] = l
+		}
+		l.bufs = append(l.bufs, b)
+		l.seen = tp.resets
 		return
 	}
 	b.Backend().Free(c, b)
@@ -114,8 +133,17 @@ func (tp *Tape) Close() {
 		return
 	}
 	tp.Reset()
+	tp.freeOlder(tp.resets + 1)
+}
+
+// freeOlder frees the kept buffers of every size last seen before Reset
+// number r.
+func (tp *Tape) freeOlder(r int) {
 	for k, l := range tp.free {
-		for _, b := range l {
+		if l.seen >= r {
+			continue
+		}
+		for _, b := range l.bufs {
 			b.Backend().Free(Scratch, b)
 		}
 		delete(tp.free, k)
@@ -259,6 +287,10 @@ func (tp *Tape) Reset() {
 	}
 	tp.records = tp.records[:0]
 	tp.releaseAll(nil)
+	if tp.free != nil {
+		tp.resets++
+		tp.freeOlder(tp.resets - 2)
+	}
 }
 
 // releaseAll frees every owned tensor except keep and saved buffers of
