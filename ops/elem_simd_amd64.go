@@ -170,6 +170,7 @@ func siluMul(gate, up []float32) {
 // swigluBackward is swigluBackwardGo with the vector exp (AVX2 or
 // AVX-512), the same sums in the same order.
 func swigluBackward(dgate, dup, dout, gate, up []float32, n int) {
+	dgate, dup, dout, gate, up = sub2(dgate, 0, n), sub2(dup, 0, n), dout[:n], gate[:n], up[:n]
 	if !hasAVX512 {
 		if hasAVX2 {
 			swigluBackwardAVX2(dgate, dup, dout, gate, up, n)
@@ -177,13 +178,6 @@ func swigluBackward(dgate, dup, dout, gate, up []float32, n int) {
 		}
 		swigluBackwardGo(dgate, dup, dout, gate, up, n)
 		return
-	}
-	dout, gate, up = dout[:n], gate[:n], up[:n]
-	if dgate != nil {
-		dgate = dgate[:n]
-	}
-	if dup != nil {
-		dup = dup[:n]
 	}
 	one := bcast(1)
 	i := 0

@@ -198,15 +198,9 @@ func siluMulAVX2(gate, up []float32) {
 	siluMulGo(gate[i:], up[i:])
 }
 
-// swigluBackwardAVX2 is swigluBackwardGo on 8 lanes with the vector exp.
+// swigluBackwardAVX2 is swigluBackwardGo on 8 lanes with the vector exp;
+// every slice is n long (swigluBackward cuts them), dgate or dup nil.
 func swigluBackwardAVX2(dgate, dup, dout, gate, up []float32, n int) {
-	dout, gate, up = dout[:n], gate[:n], up[:n]
-	if dgate != nil {
-		dgate = dgate[:n]
-	}
-	if dup != nil {
-		dup = dup[:n]
-	}
 	one := bcast8(1)
 	var zero archsimd.Float32x8
 	i := 0
