@@ -10,7 +10,7 @@ import (
 // 768-wide backbone) and a backbone's (12 of 64), with the block loops
 // and with the row loops.
 func BenchmarkAttention(b *testing.B) {
-	for _, c := range []struct{ nHead, hd int }{{12, 8}, {12, 64}} {
+	for _, c := range []struct{ nHead, hd int }{{12, 8}, {32, 8}, {12, 64}} {
 		n, qw := 512, c.nHead*c.hd
 		q, k, v := gcRand(1, n*qw, 1), gcRand(2, n*qw, 1), gcRand(3, n*qw, 1)
 		dout := gcRand(4, n*qw, 1)

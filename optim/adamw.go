@@ -151,8 +151,10 @@ type adamConsts struct {
 	stepSize, bc2Sqrt float32 // lr/(1-β1^t), sqrt(1-β2^t)
 }
 
-// adamUpdate updates p, m and v in place for one contiguous run of values.
-func adamUpdate(p, g, m, v []float32, decay float32, k adamConsts) {
+// adamUpdateGo updates p, m and v in place for one contiguous run of
+// values; adamUpdate is the vector version where there is one
+// (adamw_avx2.go), the same operations in the same order.
+func adamUpdateGo(p, g, m, v []float32, decay float32, k adamConsts) {
 	n := len(p)
 	if n == 0 {
 		return

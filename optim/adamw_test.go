@@ -390,3 +390,30 @@ func BenchmarkAdamWStep(b *testing.B) {
 		})
 	}
 }
+
+// The vector AdamW update is the scalar loop's, value for value, on every
+// tail length, with and without decay, on gradients from zero to large.
+func TestAdamUpdateKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	k := adamConsts{b1: 0.9, b2: 0.999, eps: 1e-8, stepSize: 1e-3 / 0.19, bc2Sqrt: 0.0447}
+	for _, n := range []int{1, 7, 8, 9, 31, 64, 1000} {
+		for _, decay := range []float32{1, 0.9999} {
+			p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range p {
+				p[i] = float32(rng.NormFloat64())
+				g[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-8)))
+				m[i] = float32(rng.NormFloat64() * 1e-3)
+				v[i] = float32(rng.ExpFloat64() * 1e-6)
+			}
+			g[0] = 0
+			p2, m2, v2 := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+			adamUpdate(p, g, m, v, decay, k)
+			adamUpdateGo(p2, g, m2, v2, decay, k)
+			for i := range p {
+				if math.Float32bits(p[i]) != math.Float32bits(p2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
+					t.Fatalf("n %d decay %g [%d]: p %g m %g v %g, scalar loop %g %g %g", n, decay, i, p[i], m[i], v[i], p2[i], m2[i], v2[i])
+				}
+			}
+		}
+	}
+}
