@@ -46,7 +46,7 @@ func AttentionForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, p
 		kvT = make([]float32, 2*headDim*nKV)
 	}
 	for h := 0; h < nHead; h++ {
-		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, att, h, kvT, o)
+		attentionHeadForward(out, q, k, v, n, nKV, nHead, nHeadKV, headDim, pos0, attRows{buf: att, n: n, nKV: nKV}, h, kvT, o)
 	}
 }
 
@@ -100,7 +100,7 @@ func dotsT(out, x, mT []float32, stride, lo int) {
 // its own (n, nKV) slab of att). kvT is scratch (2, headDim, nKV) for the
 // transposed keys and values, or nil to work with them as they are.
 // Probabilities are softmaxRow's (the vector exp of the inference path).
-func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att []float32, h int, kvT []float32, o *AttnOptions) {
+func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDim, pos0 int, att attRows, h int, kvT []float32, o *AttnOptions) {
 	qw, kvw := nHead*headDim, nHeadKV*headDim
 	hkv := h / (nHead / nHeadKV)
 	scale, sCap, window := o.resolve(headDim)
@@ -116,7 +116,7 @@ func attentionHeadForward(out, q, k, v []float32, n, nKV, nHead, nHeadKV, headDi
 	}
 	for i := i0; i < n; i++ {
 		qi := q[i*qw+h*headDim : i*qw+h*headDim+headDim]
-		a := att[(h*n+i)*nKV : (h*n+i)*nKV+nKV]
+		a := att.row(h, i)
 		last := min(pos0+i, nKV-1) // last visible key
 		first := firstKey(pos0+i, window)
 		if kT != nil {
@@ -161,7 +161,7 @@ var attnBlocks = true
 // block, take the row loop). Each block computes the scores of the union
 // of its rows' visible keys; a row's softmax then covers its own keys and
 // zeroes the others, so they add nothing to its output.
-func attentionBlocksForward(out, q, kT, vT []float32, n, nKV, qw, headDim, pos0 int, att []float32, h int, scale, sCap float32, window int) int {
+func attentionBlocksForward(out, q, kT, vT []float32, n, nKV, qw, headDim, pos0 int, att attRows, h int, scale, sCap float32, window int) int {
 	var rows [attnBlock][]float32
 	c := make([]float32, attnBlock*headDim)
 	bc := make([]float32, attnBcastLen(headDim))
@@ -169,7 +169,7 @@ func attentionBlocksForward(out, q, kT, vT []float32, n, nKV, qw, headDim, pos0 
 	i0 := 0
 	for ; i0+attnBlock <= n; i0 += attnBlock {
 		for r := range attnBlock {
-			rows[r] = att[(h*n+i0+r)*nKV : (h*n+i0+r)*nKV+nKV]
+			rows[r] = att.row(h, i0+r)
 			copy(c[r*headDim:(r+1)*headDim], q[(i0+r)*qw+h*headDim:])
 		}
 		lo := firstKey(pos0+i0, window)
@@ -379,7 +379,8 @@ func attentionBlocksBackward(dq, dk, dv, dout, q, att []float32, n, nKV, qw, hea
 // (nSeq*nKV, nHeadKV*headDim), out like q. Within each sequence, queries
 // sit at positions pos0..pos0+n-1 and keys at 0..nKV-1 (training: pos0 = 0,
 // nKV = n; generation with a cache: nSeq = 1, pos0 = cached length).
-// The softmax probabilities (nSeq, nHead, n, nKV) are kept for backward.
+// The softmax probabilities (nSeq, nHead, n, nKV) are kept for backward
+// (a tape that does not record keeps none).
 //
 // o (may be nil) sets the scale, the soft-cap and the sliding window.
 func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int, o *AttnOptions) *Tensor {
@@ -396,12 +397,9 @@ func (tp *Tape) Attention(q, k, v *Tensor, nSeq, nHead, nHeadKV, pos0 int, o *At
 	}
 	out := tp.newLike(be, q)
 	rec := tp.needsGrad(q, k, v)
-	var att Buffer
+	var att Buffer // nil: no backward follows, the backend keeps what it needs
 	if rec {
 		att = tp.save(be, nSeq*nHead*n*nKV)
-	} else {
-		att = be.Alloc(Scratch, F32, nSeq*nHead*n*nKV)
-		defer be.Free(Scratch, att)
 	}
 	be.Attention(out.buf, q.buf, k.buf, v.buf, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0, o)
 	if rec {
@@ -423,6 +421,11 @@ func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, n
 		kvT = scratch(p.Threads() * 2 * headDim * nKV)
 		defer freeScratch(kvT)
 	}
+	var ring []float32 // per worker, when att is nil: attnBlock rows of nKV
+	if att == nil {
+		ring = scratch(p.Threads() * attnBlock * nKV)
+		defer freeScratch(ring)
+	}
 	p.ForWorker(nSeq*nHead, 1, func(worker, lo, hi int) {
 		var kvTw []float32
 		if kvT != nil {
@@ -430,10 +433,35 @@ func attentionForwardBatch(p *Pool, out, q, k, v, att []float32, nSeq, n, nKV, n
 		}
 		for u := lo; u < hi; u++ {
 			s, h := u/nHead, u%nHead
+			rows := attRows{n: n, nKV: nKV}
+			if att != nil {
+				rows.buf = att[s*slab:]
+			} else {
+				rows.buf, rows.ring = ring[worker*attnBlock*nKV:(worker+1)*attnBlock*nKV], true
+			}
 			attentionHeadForward(out[s*n*qw:], q[s*n*qw:], k[s*nKV*kvw:], v[s*nKV*kvw:],
-				n, nKV, nHead, nHeadKV, headDim, pos0, att[s*slab:], h, kvTw, o)
+				n, nKV, nHead, nHeadKV, headDim, pos0, rows, h, kvTw, o)
 		}
 	})
+}
+
+// attRows is where a head's forward puts each query row's probabilities:
+// in att (nHead, n, nKV) when the backward reads them, else (ring) in
+// attnBlock rows of scratch, row i in row i mod attnBlock (a block of
+// queries starts at a multiple of attnBlock), so a forward that no
+// backward follows never holds the (n, nKV) matrices of every head.
+type attRows struct {
+	buf    []float32
+	n, nKV int
+	ring   bool
+}
+
+func (a attRows) row(h, i int) []float32 {
+	if a.ring {
+		r := i % attnBlock
+		return a.buf[r*a.nKV : (r+1)*a.nKV]
+	}
+	return a.buf[(h*a.n+i)*a.nKV : (h*a.n+i+1)*a.nKV]
 }
 
 // attentionBackwardBatch is the CPU kernel of Attention's backward:

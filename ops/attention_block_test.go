@@ -118,3 +118,33 @@ func TestSoftmaxGradRow(t *testing.T) {
 		}
 	}
 }
+
+// Without a probabilities buffer (no backward follows) the forward keeps
+// rows in a ring of attnBlock per worker and gives the same outputs, bit
+// for bit: block and row loops (sizes around the block and the transpose
+// threshold), grouped heads, two sequences, a query offset, window and
+// soft-cap, 1 and 2 threads.
+func TestAttentionWithoutProbabilities(t *testing.T) {
+	for _, sh := range []struct{ nSeq, n, nKV, nHead, nHeadKV, hd, pos0 int }{
+		{1, 3, 3, 2, 1, 8, 0}, {2, 9, 9, 4, 2, 8, 0}, {1, 37, 40, 12, 12, 8, 3}, {2, 64, 64, 6, 3, 16, 0},
+	} {
+		for _, o := range []*AttnOptions{nil, {SoftCap: 20, Window: 7}} {
+			qw, kvw := sh.nHead*sh.hd, sh.nHeadKV*sh.hd
+			q := gcRand(1, sh.nSeq*sh.n*qw, 1)
+			k, v := gcRand(2, sh.nSeq*sh.nKV*kvw, 1), gcRand(3, sh.nSeq*sh.nKV*kvw, 1)
+			for _, threads := range []int{1, 2} {
+				p := NewPool(threads)
+				want, got := make([]float32, len(q)), make([]float32, len(q))
+				att := make([]float32, sh.nSeq*sh.nHead*sh.n*sh.nKV)
+				attentionForwardBatch(p, want, q, k, v, att, sh.nSeq, sh.n, sh.nKV, sh.nHead, sh.nHeadKV, sh.hd, sh.pos0, o)
+				attentionForwardBatch(p, got, q, k, v, nil, sh.nSeq, sh.n, sh.nKV, sh.nHead, sh.nHeadKV, sh.hd, sh.pos0, o)
+				p.Close()
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v %+v threads %d: out[%d] = %g, with probabilities kept %g", sh, o, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

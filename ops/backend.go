@@ -137,7 +137,8 @@ type Backend interface {
 	EmbeddingMatrix(out Buffer, table *Matrix, ids []int32)
 
 	// Attention over nSeq sequences, see Tape.Attention; att (nSeq, nHead, n, nKV)
-	// receives the probabilities the backward reads.
+	// receives the probabilities the backward reads, or is nil when no
+	// backward follows.
 	// o (may be nil): scale, soft-cap, sliding window (AttnOptions).
 	Attention(out, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions)
 	AttentionBackward(dq, dk, dv, dout, q, k, v, att Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *AttnOptions)

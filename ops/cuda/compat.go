@@ -75,6 +75,10 @@ func plainAttn(o *ops.AttnOptions) bool {
 }
 
 func (b *Backend) Attention(out, q, k, v, att ops.Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *ops.AttnOptions) {
+	if att == nil { // no backward follows: room for what the kernels keep
+		att = b.Alloc(ops.Scratch, ops.F32, nSeq*nHead*n*nKV)
+		defer b.Free(ops.Scratch, att)
+	}
 	if plainAttn(o) {
 		b.attention(out, q, k, v, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
 		return
