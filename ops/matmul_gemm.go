@@ -436,7 +436,9 @@ func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 		}
 	}
 	if parts == 1 {
-		p.ForWorker(cols, align, func(wk, c0, c1 int) { run(wk, c0, c1, 0, ng) })
+		// One range of columns per worker: each range packs all of A again.
+		chunk := (units + p.threads - 1) / p.threads * align
+		p.ForChunks(cols, chunk, func(wk, c0, c1 int) { run(wk, c0, c1, 0, ng) })
 		return
 	}
 	p.ForChunks(units*parts, 1, func(wk, lo, hi int) {
