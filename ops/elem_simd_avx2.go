@@ -104,7 +104,7 @@ func expSumBlocksAVX2(dst, x []float32, mx float32, hs *[64 + 3]float32) int {
 	if dst == nil {
 		dst = tmp[:]
 	}
-	var acc [8]float32
+	var acc [8]float32 // lane sums, unused: ggml's order sums each block
 	expSubAVX2(dst[:8*nb], x[:8*nb], mx, &acc)
 	for b := range nb {
 		v := archsimd.LoadFloat32x8Slice(dst[8*b : 8*b+8])

@@ -127,17 +127,7 @@ func matmulGEMMOpt(p *Pool, out, in []float32, n int, w *Matrix, exact bool) {
 						continue
 					}
 					gemmKernel(panel[:depth*gemmNR], a[i0*cols+k0:], cols, depth, mr, ctile[:], gemmNR, false)
-					for i := 0; i < mr; i++ {
-						o := out[(i0+i)*rows+j0 : (i0+i)*rows+j0+nr]
-						c := ctile[i*gemmNR : i*gemmNR+nr]
-						if k0 == 0 {
-							copy(o, c)
-						} else {
-							for j, v := range c {
-								o[j] += v
-							}
-						}
-					}
+					putTile(out[i0*rows+j0:], rows, ctile[:], mr, nr, k0 > 0)
 				}
 			}
 		}
@@ -240,17 +230,7 @@ func matmulGEMMPacked(p *Pool, out, in []float32, n int, w *Matrix, exact bool) 
 						continue
 					}
 					gemmKernelPacked(pp, apg, depth, ctile[:], gemmNR, false)
-					for i := 0; i < mr; i++ {
-						o := out[(i0+i)*rows+j0 : (i0+i)*rows+j0+nr]
-						c := ctile[i*gemmNR : i*gemmNR+nr]
-						if k0 == 0 {
-							copy(o, c)
-						} else {
-							for j, v := range c {
-								o[j] += v
-							}
-						}
-					}
+					putTile(out[i0*rows+j0:], rows, ctile[:], mr, nr, k0 > 0)
 				}
 			}
 		}
@@ -322,12 +302,7 @@ func matmulBackwardGEMM(p *Pool, dIn, dOut []float32, n int, w *Matrix) {
 						continue
 					}
 					gemmKernel(panel, a, rows, depth, mr, ctile[:], gemmNR, false)
-					for i := 0; i < mr; i++ {
-						d := dIn[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
-						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {
-							d[j] += v
-						}
-					}
+					putTile(dIn[i0*cols+j0:], cols, ctile[:], mr, nr, true)
 				}
 			}
 		}
@@ -384,18 +359,8 @@ func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 				i0 := gi * mr6
 				mr := min(mr6, n-i0)
 				apg := ap[(gi-g0)*gs : (gi-g0+1)*gs]
-				if aT && mr == mr6 {
-					for k := range depth {
-						d, s := apg[k*mr6:k*mr6+6], a[(k0+k)*n+i0:(k0+k)*n+i0+6]
-						d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
-					}
-					continue
-				}
 				if aT {
-					for k := range depth {
-						d := apg[k*mr6 : (k+1)*mr6]
-						clear(d[copy(d[:mr], a[(k0+k)*n+i0:]):])
-					}
+					packActs6T(apg, a[k0*n+i0:], n, mr, depth)
 					continue
 				}
 				src, lda := a[i0*rows+k0:], rows
@@ -425,12 +390,7 @@ func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 						continue
 					}
 					gemmKernelPacked(panel, apg, depth, ctile[:], gemmNR, false)
-					for i := 0; i < mr; i++ {
-						d := dst[(i0+i)*cols+j0 : (i0+i)*cols+j0+nr]
-						for j, v := range ctile[i*gemmNR : i*gemmNR+nr] {
-							d[j] += v
-						}
-					}
+					putTile(dst[i0*cols+j0:], cols, ctile[:], mr, nr, true)
 				}
 			}
 		}
@@ -449,6 +409,38 @@ func gemmAccPacked(p *Pool, dst, a []float32, n int, w *Matrix, aT bool) {
 	})
 }
 
+// packActs6T is packActs6 for A given transposed: dst[6k+i] = src[k*lda+i]
+// for i < mr (six values adjacent in src), zero for mr <= i < 6, k < depth.
+func packActs6T(dst, src []float32, lda, mr, depth int) {
+	for k := range depth {
+		d, s := dst[k*gemmPackedRows:(k+1)*gemmPackedRows], src[k*lda:]
+		if mr == gemmPackedRows {
+			d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			continue
+		}
+		clear(d[copy(d[:mr], s[:mr]):])
+	}
+}
+
+// putTile writes the mr×nr corner of a kernel's tile (rows gemmNR apart)
+// into out (rows ld apart), or with add adds it: the partial tiles at the
+// GEMMs' edges.
+func putTile(out []float32, ld int, ctile []float32, mr, nr int, add bool) {
+	for i := 0; i < mr; i++ {
+		o, c := out[i*ld:i*ld+nr], ctile[i*gemmNR:i*gemmNR+nr]
+		if !add {
+			copy(o, c)
+			continue
+		}
+		for j, v := range c {
+			o[j] += v
+		}
+	}
+}
+
+// packRowPanels writes columns c0..c1 of W's rows k0..k0+depth-1 into
+// the backward GEMMs' panels: panel pi holds columns c0+32pi.. of each row,
+// at panels[pi·kc·32 + k·32 + j]; columns past c1 are zero. rowBuf holds
 // a decoded row range (c1−c0 values).
 func packRowPanels(panels, rowBuf []float32, w *Matrix, k0, depth, c0, c1, kc int) {
 	cols, width := w.Cols, c1-c0

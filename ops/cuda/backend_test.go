@@ -178,7 +178,8 @@ func TestBackendMatchesCPU(t *testing.T) {
 		}},
 		{"attention", 1e-5, func(e env) [][]float32 {
 			var res [][]float32
-			// nKV > headDim: the output is saved in att; nKV < headDim: recomputed.
+			// nKV > headDim: the output is saved in att; nKV < headDim: recomputed;
+			// each shape also without att.
 			// The last shape soft-caps and windows the scores (gemma2): the host fallback.
 			gemma := &ops.AttnOptions{SoftCap: 5, Window: 4}
 			for _, s := range []struct {
@@ -195,7 +196,10 @@ func TestBackendMatchesCPU(t *testing.T) {
 				dout := e.up(rnd(r, s.nSeq*s.n*s.nHead*s.hd, 1))
 				dq, dk, dv := e.zeros(q.Len()), e.zeros(k.Len()), e.zeros(v.Len())
 				e.be.AttentionBackward(dq, dk, dv, dout, q, k, v, att, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0, s.o)
-				res = append(res, e.down(out), e.down(dq), e.down(dk), e.down(dv))
+				// Without att (no backward follows): the backends keep what they need.
+				outNG := e.zeros(out.Len())
+				e.be.Attention(outNG, q, k, v, nil, s.nSeq, s.n, s.nKV, s.nHead, s.nHeadKV, s.hd, s.pos0, s.o)
+				res = append(res, e.down(out), e.down(dq), e.down(dk), e.down(dv), e.down(outNG))
 			}
 			// Decoding over a KV cache: 3 tokens, then 1, exact f32 cache.
 			r := rand.New(rand.NewPCG(17, 18))

@@ -75,13 +75,17 @@ func plainAttn(o *ops.AttnOptions) bool {
 }
 
 func (b *Backend) Attention(out, q, k, v, att ops.Buffer, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0 int, o *ops.AttnOptions) {
-	if att == nil { // no backward follows: room for what the kernels keep
-		att = b.Alloc(ops.Scratch, ops.F32, nSeq*nHead*n*nKV)
-		defer b.Free(ops.Scratch, att)
-	}
 	if plainAttn(o) {
+		if att == nil { // no backward follows: the kernel's log-sum-exp only
+			att = b.Alloc(ops.Scratch, ops.F32, nSeq*nHead*n)
+			defer b.Free(ops.Scratch, att)
+		}
 		b.attention(out, q, k, v, att, nSeq, n, nKV, nHead, nHeadKV, headDim, pos0)
 		return
+	}
+	if att == nil { // the host computes through the CPU's full layout
+		att = b.Alloc(ops.Scratch, ops.F32, nSeq*nHead*n*nKV)
+		defer b.Free(ops.Scratch, att)
 	}
 	// The CPU keeps the probabilities in att; AttentionBackward with the
 	// same options reads them back the same way.
