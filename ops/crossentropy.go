@@ -168,7 +168,7 @@ func crossEntropyCPU(loss, dlogits, logits []float32, targets []int32, vocab int
 // about ceChunkFloats logits. hidden is (n, d), head a frozen (vocab, d)
 // matrix in any encoding. When hidden needs a gradient, each chunk's
 // dlogits = (softmax − onehot)/count goes straight back through the head
-// (MatMulBackwardInput) while the chunk is at hand, and only
+// (matmulTrainingHeadBackward) while the chunk is at hand, and only
 // dhidden (n, d) is kept for the backward, which scales it by d(loss).
 // softCap > 0 caps the logits first: softCap·tanh(logits/softCap) (gemma2's
 // final_logit_softcapping); 0 leaves them as they are.
@@ -260,7 +260,7 @@ func lmHeadCE(p *Pool, nll, dhidden, hidden []float32, n int, head *Matrix, soft
 			}
 		}
 		if dhidden != nil {
-			MatMulBackwardInput(p, dhidden[r0*d:(r0+m)*d], logits, m, head)
+			matmulTrainingHeadBackward(p, dhidden[r0*d:(r0+m)*d], logits, m, head)
 		}
 	}
 	return sum

@@ -25,12 +25,13 @@ const (
 // gemmScratch is the pool's reusable buffers for batched matmuls (guarded
 // by Pool.mmu): the decoded activations, and per-worker weight panels.
 type gemmScratch struct {
-	act   []float32   // (n, cols) activations as the dot kernel sees them
-	panel [][]float32 // per worker: (kc, gemmNR) packed weights + a row buffer
-	apack []float32   // the activations in groups of 6 rows (matmulGEMMPacked)
-	rows6 [][]float32 // per worker: one group's 6 rounded rows
-	i8    i8Scratch   // the int8 path's buffers (matmul_gemm_i8.go)
-	q6k   q6kScratch  // the Q6_K integer path's (matmul_gemm_q6k.go)
+	act    []float32       // (n, cols) activations as the dot kernel sees them
+	panel  [][]float32     // per worker: (kc, gemmNR) packed weights + a row buffer
+	apack  []float32       // the activations in groups of 6 rows (matmulGEMMPacked)
+	rows6  [][]float32     // per worker: one group's 6 rounded rows
+	i8     i8Scratch       // the int8 path's buffers (matmul_gemm_i8.go)
+	q6k    q6kScratch      // the Q6_K integer path's (matmul_gemm_q6k.go)
+	q6kBwd []q6kBwdScratch // per worker: its backward's (matmul_gemm_q6k_bwd.go)
 }
 
 // sizeWorkers gives panel and rows6 a slot per worker, keeping the

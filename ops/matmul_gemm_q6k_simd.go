@@ -7,13 +7,26 @@ import (
 	"unsafe"
 )
 
-// q6KValuesFast is q6KValues on 32 weights at a time (AVX2): each of the
-// four quant planes of a half super-block is one 32-byte vector (low or
-// high nibbles of ql, two bits of qh moved to bits 4..5, as q6KHalf makes
-// them), widened to int16, less 32, times its two scales.
+// q6KValuesFast is q6KValues on 32 weights at a time (AVX2), one half
+// super-block after the other (q6KHalfValuesFast).
 func q6KValuesFast(x []byte, v *[256]int16) {
 	if !hasAVX2 {
 		q6KValues(x, v)
+		return
+	}
+	q6KHalfValuesFast(x, 0, (*[128]int16)(v[:128]))
+	q6KHalfValuesFast(x, 1, (*[128]int16)(v[128:]))
+}
+
+// q6KHalfValuesFast decodes half h of a Q6_K super-block (elements
+// 128h..128h+127) as q6KValues does: each of its four quant planes is one
+// 32-byte vector (low or high nibbles of ql, two bits of qh moved to bits
+// 4..5), widened to int16, less 32, times its two scales.
+func q6KHalfValuesFast(x []byte, h int, v *[128]int16) {
+	if !hasAVX2 {
+		var all [256]int16
+		q6KValues(x, &all)
+		copy(v[:], all[128*h:])
 		return
 	}
 	x = x[:210]
@@ -22,24 +35,43 @@ func q6KValuesFast(x []byte, v *[256]int16) {
 	x16, x4 := archsimd.BroadcastUint16x16(16), archsimd.BroadcastUint16x16(4)
 	x4096, x16384 := archsimd.BroadcastUint16x16(4096), archsimd.BroadcastUint16x16(16384)
 	off := archsimd.BroadcastInt16x16(32)
-	for h := 0; h < 2; h++ {
-		qlA := archsimd.LoadUint8x32((*[32]uint8)(x[64*h:]))
-		qlB := archsimd.LoadUint8x32((*[32]uint8)(x[64*h+32:]))
-		qh := archsimd.LoadUint8x32((*[32]uint8)(x[128+32*h:]))
-		qh16 := qh.AsUint16x16()
-		planes := [4]archsimd.Uint8x32{
-			qlA.And(m4).Or(qh16.Mul(x16).AsUint8x32().And(m30)),
-			qlB.And(m4).Or(qh16.Mul(x4).AsUint8x32().And(m30)),
-			qlA.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh.And(m30)),
-			qlB.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh16.MulHigh(x16384).AsUint8x32().And(m30)),
-		}
-		for k, q := range planes {
-			e := 128*h + 32*k
-			s0 := archsimd.BroadcastInt16x16(int16(int8(x[192+e/16])))
-			s1 := archsimd.BroadcastInt16x16(int16(int8(x[192+e/16+1])))
-			q.GetLo().ExtendToUint16().AsInt16x16().Sub(off).Mul(s0).Store((*[16]int16)(v[e:]))
-			q.GetHi().ExtendToUint16().AsInt16x16().Sub(off).Mul(s1).Store((*[16]int16)(v[e+16:]))
-		}
+	qlA := archsimd.LoadUint8x32((*[32]uint8)(x[64*h:]))
+	qlB := archsimd.LoadUint8x32((*[32]uint8)(x[64*h+32:]))
+	qh := archsimd.LoadUint8x32((*[32]uint8)(x[128+32*h:]))
+	qh16 := qh.AsUint16x16()
+	planes := [4]archsimd.Uint8x32{
+		qlA.And(m4).Or(qh16.Mul(x16).AsUint8x32().And(m30)),
+		qlB.And(m4).Or(qh16.Mul(x4).AsUint8x32().And(m30)),
+		qlA.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh.And(m30)),
+		qlB.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh16.MulHigh(x16384).AsUint8x32().And(m30)),
+	}
+	for k, q := range planes {
+		e := 32 * k
+		sc := 192 + 8*h + 2*k
+		s0 := archsimd.BroadcastInt16x16(int16(int8(x[sc])))
+		s1 := archsimd.BroadcastInt16x16(int16(int8(x[sc+1])))
+		q.GetLo().ExtendToUint16().AsInt16x16().Sub(off).Mul(s0).Store((*[16]int16)(v[e:]))
+		q.GetHi().ExtendToUint16().AsInt16x16().Sub(off).Mul(s1).Store((*[16]int16)(v[e+16:]))
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// q6kBwdInterleave is q6kBwdInterleaveGo on 16 columns at a time: the
+// two rows' values interleaved within each 128-bit lane, then the lanes
+// put in column order.
+func q6kBwdInterleave(dst []byte, stride int, a, b *[128]int16) {
+	if !hasAVX2 {
+		q6kBwdInterleaveGo(dst, stride, a, b)
+		return
+	}
+	_ = dst[7*stride+63]
+	for p := 0; p < 8; p++ {
+		x := archsimd.LoadInt16x16((*[16]int16)(a[16*p:]))
+		y := archsimd.LoadInt16x16((*[16]int16)(b[16*p:]))
+		lo, hi := x.InterleaveLoGrouped(y), x.InterleaveHiGrouped(y)
+		o := (*[32]int16)(unsafe.Pointer(&dst[p*stride]))
+		lo.Select128FromPair(0, 2, hi).Store((*[16]int16)(o[:16]))
+		lo.Select128FromPair(1, 3, hi).Store((*[16]int16)(o[16:]))
 	}
 	archsimd.ClearAVXUpperBits()
 }

@@ -51,7 +51,8 @@ func randQ6KWeight(t *testing.T, rng *rand.Rand, rows, cols int) *Matrix {
 	return m
 }
 
-// TestQ6KValues: the decoder of packQ6KPanel (and its vector twin) against gguf's, super-block
+// TestQ6KValues: the decoder of packQ6KPanel (and its vector twins, whole
+// and by halves) against gguf's, super-block
 // by super-block (gguf's value is d times ours).
 func TestQ6KValues(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
@@ -68,6 +69,13 @@ func TestQ6KValues(t *testing.T) {
 		q6KValuesFast(blk, &fast)
 		if fast != v {
 			t.Fatalf("super-block %d: q6KValuesFast differs from q6KValues", s)
+		}
+		for h := 0; h < 2; h++ {
+			var half [128]int16
+			q6KHalfValuesFast(blk, h, &half)
+			if half != [128]int16(v[128*h:]) {
+				t.Fatalf("super-block %d: q6KHalfValuesFast half %d differs from q6KValues", s, h)
+			}
 		}
 		d := gguf.F16ToF32(binary.LittleEndian.Uint16(blk[208:]))
 		for e := range ref {

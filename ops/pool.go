@@ -99,6 +99,9 @@ func (p *Pool) Close() {
 	}
 	bytes += p.gemm.i8.bytes()
 	bytes += p.gemm.q6k.bytes()
+	for i := range p.gemm.q6kBwd {
+		bytes += p.gemm.q6kBwd[i].bytes()
+	}
 	DefaultMeter.Add(Scratch, -bytes)
 	p.actBuf, p.workBuf, p.gemm = nil, nil, gemmScratch{}
 }
