@@ -84,8 +84,9 @@ type Trainer struct {
 	val                []data.Example
 	fp                 Fingerprint
 
-	tape *ops.Tape
-	kv   *engine.KVCache
+	tape      *ops.Tape
+	blockTape *ops.Tape // the side blocks' recompute (reuses its buffers)
+	kv        *engine.KVCache
 	// nCtx is the backbone's context in training: the longest example
 	// (training or validation), fixed for the run, so that what depends on
 	// the context size (Phi-3 LongRoPE's choice of factors, as llama.cpp
@@ -237,6 +238,7 @@ func newTrainer(m *engine.Model, net trainable, cfg Config, opts TrainOptions, t
 	}
 	ops.DefaultMeter.Add(ops.OptimState, tr.opt.StateBytes())
 	tr.tape = ops.NewTape(m.Backend)
+	tr.blockTape = ops.NewReusingTape(m.Backend)
 	return tr, nil
 }
 
@@ -249,6 +251,7 @@ func (tr *Trainer) Free() {
 		tr.kv = nil
 	}
 	ops.DefaultMeter.Add(ops.OptimState, -tr.opt.StateBytes())
+	tr.blockTape.Close()
 	tr.net.Free()
 }
 
@@ -545,7 +548,12 @@ func (tr *Trainer) sideForwardBackward(b *data.Batch, rows int) float64 {
 	tr.Phases.Head += time.Since(start)
 	start = time.Now()
 
-	// Blocks from the top: recompute, then back-propagate dh_out → dh_in.
+	// Blocks from the top: recompute, then back-propagate dh_out → dh_in,
+	// on a tape that hands each block the buffers of the one before (the
+	// same shapes); they are freed at the end, so the step's peak is as
+	// without reuse.
+	tp = tr.blockTape
+	defer tp.Close()
 	dOut, dIn := mb.dh, mb.dhin
 	for i := len(s.Blocks) - 1; i >= 0; i-- {
 		var in *ops.Tensor

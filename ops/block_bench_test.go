@@ -55,8 +55,10 @@ func benchSideBlock(b *testing.B, threads int, clock func() time.Time, sh sideSh
 		blk.forward(tp, x, 1, pos)
 		tp.Reset()
 	}
+	// The trainer's recompute tape: it reuses the buffers of the last round.
+	tp := NewReusingTape(NewCPU(pool))
+	defer tp.Close()
 	fwdBwd := func() {
-		tp := NewTape(NewCPU(pool))
 		y := blk.forward(tp, x, 1, pos)
 		tp.BackwardFrom(y, dy)
 	}

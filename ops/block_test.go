@@ -221,3 +221,54 @@ func TestTinyTransformerOverfits(t *testing.T) {
 		t.Fatalf("loss %.4f → %.4f, want a start near ln 24 = 3.2 and an end under 0.05", first, last)
 	}
 }
+
+// TestReusingTapeMatchesFresh: a block and the fused head loss recorded
+// twice on a reusing tape give, the second time (every output, saved value
+// and gradient a stale buffer of the first), the outputs and gradients of a
+// fresh tape bit for bit: no op relies on a new buffer being zero.
+func TestReusingTapeMatchesFresh(t *testing.T) {
+	const nSeq, n, d, nHead, nHeadKV, nFF, vocab = 2, 9, 32, 4, 2, 48, 20
+	head := NewMatrixF32("output", vocab, d, gcRand(40, vocab*d, 0.5))
+	norm := gcParam(41, 0.1, d)
+	targets := make([]int32, nSeq*n)
+	for i := range targets {
+		targets[i] = int32((i * 7) % vocab)
+	}
+	targets[3] = -100
+	pool := NewPool(2)
+	defer pool.Close()
+	run := func(tp *Tape, seed uint64) (float32, []float32, [][]float32) {
+		b := newTestBlock(30, d, nHead, nHeadKV, nFF)
+		x := gcParam(seed, 1, nSeq*n, d)
+		y := b.forward(tp, x, nSeq, seqPositions(nSeq, n))
+		loss := tp.LMHeadCrossEntropy(tp.RMSNorm(y, norm, 1e-5), head, 0, targets)
+		tp.Backward(loss)
+		grads := [][]float32{append([]float32(nil), x.GradF32()...)}
+		for _, p := range b.params() {
+			grads = append(grads, p.GradF32())
+		}
+		return loss.F32()[0], grads[0], grads
+	}
+	reusing := NewReusingTape(NewCPU(pool))
+	defer reusing.Close()
+	run(reusing, 50)
+	kept := 0
+	for _, l := range reusing.free {
+		kept += len(l.bufs)
+	}
+	if kept == 0 {
+		t.Fatal("the reusing tape kept no buffers after a backward")
+	}
+	lr, _, gr := run(reusing, 51)
+	lf, _, gf := run(NewTape(NewCPU(pool)), 51)
+	if lr != lf {
+		t.Fatalf("loss on the reusing tape %g, fresh %g", lr, lf)
+	}
+	for k := range gf {
+		for i := range gf[k] {
+			if gr[k][i] != gf[k][i] {
+				t.Fatalf("gradient %d[%d]: reusing tape %g, fresh %g", k, i, gr[k][i], gf[k][i])
+			}
+		}
+	}
+}

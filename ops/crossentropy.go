@@ -186,7 +186,7 @@ func (tp *Tape) LMHeadCrossEntropy(hidden *Tensor, head *Matrix, softCap float32
 	rec := tp.needsGrad(hidden)
 	var dh Buffer
 	if rec {
-		dh = tp.save(be, n*d)
+		dh = tp.saveZeroed(be, n*d) // the chunks' gradients add into it
 	}
 	be.LMHeadCE(out.buf, nil, dh, hidden.buf, n, head, softCap, targets, 1/float32(count), 1/float64(count))
 	if rec {

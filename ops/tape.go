@@ -18,7 +18,10 @@ import (
 // tape after each layer reuses the same scratch layer after layer. Sizes
 // the ops stop asking for (sequences of another length) are freed at the
 // second Reset that did not see them, so a model that reads sequences of
-// many lengths does not keep a set of buffers for each.
+// many lengths does not keep a set of buffers for each. A reusing tape
+// (NewReusingTape) does the same while recording: what a backward
+// releases (outputs, saved values, gradients) serves the next forward,
+// and each Backward counts as a Reset for the ageing.
 type Tape struct {
 	be      Backend
 	noGrad  bool
@@ -37,6 +40,7 @@ type freeList struct {
 }
 
 type bufKey struct {
+	c  MemClass
 	dt DType
 	n  int
 }
@@ -51,6 +55,15 @@ type record struct {
 
 // NewTape returns a recording tape whose ops run on be (nil: the CPU).
 func NewTape(be Backend) *Tape { return &Tape{be: orCPU(be)} }
+
+// NewReusingTape returns a recording tape that keeps the buffers its
+// backward releases for its next ops: for a loop that records the same
+// ops again and again (a training step's blocks), which would otherwise
+// allocate and zero every output, saved value and gradient anew. Close
+// frees what it keeps.
+func NewReusingTape(be Backend) *Tape {
+	return &Tape{be: orCPU(be), free: map[bufKey]*freeList{}}
+}
 
 // NewNoGradTape returns a tape that records nothing (evaluation, inference)
 // but still counts, releases (Reset) and reuses its outputs' memory.
@@ -95,26 +108,39 @@ func (tp *Tape) activationClass() MemClass {
 // alloc takes a buffer for an op output or a saved value: from the no-grad
 // tape's reuse list when one of that size is there.
 func (tp *Tape) alloc(be Backend, dt DType, n int) Buffer {
-	if tp.free != nil && tp.be == be {
-		if l := tp.free[bufKey{dt, n}]; l != nil {
-			l.seen = tp.resets
-			if len(l.bufs) > 0 {
-				b := l.bufs[len(l.bufs)-1]
-				l.bufs = l.bufs[:len(l.bufs)-1]
-				return b
-			}
-		}
+	if b := tp.reuse(be, tp.activationClass(), dt, n); b != nil {
+		return b
 	}
 	return be.Alloc(tp.activationClass(), dt, n)
 }
 
-// drop releases a buffer alloc gave: kept for reuse on a no-grad tape.
+// reuse takes a kept buffer of class c and size n, nil when there is none
+// (or the tape keeps none); its contents are stale.
+func (tp *Tape) reuse(be Backend, c MemClass, dt DType, n int) Buffer {
+	if tp.free == nil || tp.be != be {
+		return nil
+	}
+	l := tp.free[bufKey{c, dt, n}]
+	if l == nil {
+		return nil
+	}
+	l.seen = tp.resets
+	if len(l.bufs) == 0 {
+		return nil
+	}
+	b := l.bufs[len(l.bufs)-1]
+	l.bufs = l.bufs[:len(l.bufs)-1]
+	return b
+}
+
+// drop releases a buffer of class c: kept for reuse on a no-grad or
+// reusing tape.
 func (tp *Tape) drop(c MemClass, b Buffer) {
 	if b == nil {
 		return
 	}
-	if tp.free != nil && c == Scratch && b.Backend() == tp.be {
-		k := bufKey{b.DType(), b.Len()}
+	if tp.free != nil && b.Backend() == tp.be {
+		k := bufKey{c, b.DType(), b.Len()}
 		l := tp.free[k]
 		if l == nil {
 			l = &freeList{}
@@ -144,7 +170,7 @@ func (tp *Tape) freeOlder(r int) {
 			continue
 		}
 		for _, b := range l.bufs {
-			b.Backend().Free(Scratch, b)
+			b.Backend().Free(k.c, b)
 		}
 		delete(tp.free, k)
 	}
@@ -168,14 +194,24 @@ func (tp *Tape) newLike(be Backend, x *Tensor) *Tensor {
 }
 
 // save allocates a buffer an op keeps for its backward (attention
-// probabilities, RMSNorm's 1/rms). It is released with the record made by
-// the following call to record, or by Reset.
+// probabilities, RMSNorm's 1/rms), to be written in full by the op: a
+// reusing tape hands back stale values. It is released with the record
+// made by the following call to record, or by Reset.
 func (tp *Tape) save(be Backend, n int) Buffer {
 	if tp == nil {
 		return be.Alloc(-1, F32, n)
 	}
 	buf := tp.alloc(be, F32, n)
 	tp.extra = append(tp.extra, buf)
+	return buf
+}
+
+// saveZeroed is save for a buffer the op accumulates into.
+func (tp *Tape) saveZeroed(be Backend, n int) Buffer {
+	buf := tp.save(be, n)
+	if tp != nil && tp.free != nil {
+		be.Zero(buf)
+	}
 	return buf
 }
 
@@ -218,7 +254,12 @@ func (tp *Tape) grad(x *Tensor) Buffer {
 		if !x.owned {
 			panic(fmt.Sprintf("ops: %v requires a gradient but has no gradient buffer", x))
 		}
-		x.grad = x.buf.Backend().Alloc(Scratch, F32, x.buf.Len())
+		be := x.buf.Backend()
+		if x.grad = tp.reuse(be, Scratch, F32, x.buf.Len()); x.grad != nil {
+			be.Zero(x.grad)
+		} else {
+			x.grad = be.Alloc(Scratch, F32, x.buf.Len())
+		}
 	}
 	return x.grad
 }
@@ -271,6 +312,10 @@ func (tp *Tape) backward(out *Tensor, seed func(g Buffer)) {
 	}
 	tp.records = tp.records[:0]
 	tp.releaseAll(out)
+	if tp.free != nil {
+		tp.resets++
+		tp.freeOlder(tp.resets - 2)
+	}
 }
 
 // Reset drops the records and releases all outputs (a forward pass
@@ -326,9 +371,7 @@ func (tp *Tape) release(t *Tensor) {
 		return
 	}
 	tp.drop(t.class, t.buf)
-	if t.grad != nil {
-		t.grad.Backend().Free(Scratch, t.grad)
-	}
+	tp.drop(Scratch, t.grad)
 	t.buf, t.grad, t.owned = nil, nil, false
 }
 
