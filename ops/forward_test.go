@@ -432,3 +432,52 @@ func TestLMHeadCEOnlyTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestRoPETable: rows rotated from the cached table of cos and sin equal,
+// bit for bit, rows rotated from their own (ropeCosSin, the path past
+// ropeCacheMax), for plain, NeoX, partial, frequency-factor and YaRN
+// configurations, forward and inverse, with the table grown between calls.
+func TestRoPETable(t *testing.T) {
+	const nHead, headDim = 3, 16
+	for ci, rc := range []RoPEConfig{
+		{Base: 10000},
+		{Base: 1e6, Neox: true},
+		{Base: 10000, NRot: 8},
+		{Base: 500000, FreqFactors: []float32{1, 1, 2, 4, 8, 8, 8, 8}},
+		{Base: 10000, FreqScale: 0.25, ExtFactor: 1, AttnFactor: 1, BetaFast: 32, BetaSlow: 1, NCtxOrig: 4096},
+	} {
+		for _, sign := range []float32{1, -1} {
+			for _, npos := range []int{5, 70, 300} {
+				pos := make([]int32, npos)
+				for i := range pos {
+					pos[i] = int32((i * 37) % npos)
+				}
+				x := gcRand(uint64(ci+1), npos*nHead*headDim, 1)
+				got := append([]float32(nil), x...)
+				ropeRotate(got, npos, nHead, headDim, pos, &rc, sign)
+				tb := rc.tables(headDim)
+				half := tb.nRot / 2
+				cs := make([]float32, 2*half)
+				for r, p := range pos {
+					ropeCosSin(cs, &rc, &tb, p)
+					for i := 0; i < half; i++ {
+						i0, i1 := 2*i, 2*i+1
+						if rc.Neox {
+							i0, i1 = i, i+half
+						}
+						c, s := cs[2*i], cs[2*i+1]*sign
+						for h := 0; h < nHead; h++ {
+							o := r*nHead*headDim + h*headDim
+							x0, x1 := x[o+i0], x[o+i1]
+							w0, w1 := x0*c-x1*s, x0*s+x1*c
+							if got[o+i0] != w0 || got[o+i1] != w1 {
+								t.Fatalf("config %d sign %g row %d (pos %d) head %d pair %d: (%g, %g), direct (%g, %g)",
+									ci, sign, r, p, h, i, got[o+i0], got[o+i1], w0, w1)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

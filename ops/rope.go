@@ -3,6 +3,9 @@ package ops
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
 )
 
 // RoPEConfig is how positions become rotation angles: ggml_rope_ext's
@@ -83,24 +86,33 @@ func RoPEForward(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig
 
 // ropeRotate applies the rotation with sin multiplied by sinSign (ggml's
 // rope cache does the same for the backward pass: the transpose of
-// mscale·R(θ) is mscale·R(−θ)).
+// mscale·R(θ) is mscale·R(−θ)). cos and sin come from ropeCosSin's table
+// for positions below ropeCacheMax: every layer of a forward (q and k,
+// and the backward) rotates the same positions, and the trigonometry cost
+// more than the rotations.
 func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig, sinSign float32) {
 	t := rc.tables(headDim)
 	half := t.nRot / 2
-	ff := rc.FreqFactors
 	width := nHead * headDim
+	var maxPos int32
+	for _, p := range pos[:n] {
+		maxPos = max(maxPos, p)
+	}
+	var table []float32
+	if maxPos < ropeCacheMax {
+		table = ropeTable(rc, &t, headDim, int(maxPos)+1)
+	}
+	own := make([]float32, 2*half) // a position's values outside the table
 	for r := 0; r < n; r++ {
 		row := x[r*width : r*width+width]
-		theta := float32(pos[r])
+		cs := own
+		if p := int(pos[r]); p >= 0 && p < len(table)/(2*half) {
+			cs = table[2*half*p : 2*half*(p+1)]
+		} else {
+			ropeCosSin(cs, rc, &t, pos[r])
+		}
 		for i := 0; i < half; i++ {
-			te := theta
-			if ff != nil {
-				te = theta / ff[i]
-			}
-			a := t.angle(te, i)
-			cos := float32(math.Cos(float64(a))) * t.mscale
-			sin := float32(math.Sin(float64(a))) * t.mscale * sinSign
-			theta *= t.thetaScale
+			cos, sin := cs[2*i], cs[2*i+1]*sinSign
 			i0, i1 := 2*i, 2*i+1
 			if rc.Neox {
 				i0, i1 = i, i+half
@@ -113,6 +125,75 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig,
 			}
 		}
 	}
+}
+
+// ropeCosSin writes position p's (cos, sin) pairs, both times mscale, for
+// the nRot/2 rotated pairs: ggml_rope_cache_init's values (θ stepped by
+// theta_scale in float32, divided by the frequency factor, through
+// rope_yarn).
+func ropeCosSin(cs []float32, rc *RoPEConfig, t *ropeTables, p int32) {
+	theta := float32(p)
+	for i := 0; i < t.nRot/2; i++ {
+		te := theta
+		if rc.FreqFactors != nil {
+			te = theta / rc.FreqFactors[i]
+		}
+		a := t.angle(te, i)
+		cs[2*i] = float32(math.Cos(float64(a))) * t.mscale
+		cs[2*i+1] = float32(math.Sin(float64(a))) * t.mscale
+		theta *= t.thetaScale
+	}
+}
+
+// ropeCacheMax bounds the positions ropeTable keeps (8192 positions of a
+// 128-wide head: 4 MiB); rows past it compute their own.
+const ropeCacheMax = 8192
+
+// ropeKey is what a table of cos and sin depends on: the configuration's
+// values (FreqFactors by identity) and the head width.
+type ropeKey struct {
+	nRot, headDim, nCtxOrig                                    int
+	base, freqScale, extFactor, attnFactor, betaFast, betaSlow float32
+	ff                                                         *float32
+	nff                                                        int
+}
+
+type ropeEntry struct {
+	mu    sync.Mutex
+	table atomic.Pointer[[]float32] // (positions, nRot/2, 2): ropeCosSin's rows
+}
+
+var ropeCache sync.Map // ropeKey → *ropeEntry
+
+// ropeTable returns the (cos, sin) table of rc for at least positions
+// 0..npos−1, extended (to the next power of two) when it is shorter.
+func ropeTable(rc *RoPEConfig, t *ropeTables, headDim, npos int) []float32 {
+	k := ropeKey{nRot: t.nRot, headDim: headDim, nCtxOrig: rc.NCtxOrig, base: rc.Base, freqScale: rc.FreqScale,
+		extFactor: rc.ExtFactor, attnFactor: rc.AttnFactor, betaFast: rc.BetaFast, betaSlow: rc.BetaSlow, nff: len(rc.FreqFactors)}
+	if len(rc.FreqFactors) > 0 {
+		k.ff = &rc.FreqFactors[0]
+	}
+	v, ok := ropeCache.Load(k)
+	if !ok {
+		v, _ = ropeCache.LoadOrStore(k, &ropeEntry{})
+	}
+	e := v.(*ropeEntry)
+	row := t.nRot // floats per position
+	if tb := e.table.Load(); tb != nil && len(*tb) >= npos*row {
+		return *tb
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if tb := e.table.Load(); tb != nil && len(*tb) >= npos*row {
+		return *tb
+	}
+	size := min(ropeCacheMax, max(64, 1<<bits.Len(uint(npos-1))))
+	tb := make([]float32, size*row)
+	for p := 0; p < size; p++ {
+		ropeCosSin(tb[p*row:(p+1)*row], rc, t, int32(p))
+	}
+	e.table.Store(&tb)
+	return tb
 }
 
 // RoPE returns x (n, nHead*headDim) with each head rotated by its row's
