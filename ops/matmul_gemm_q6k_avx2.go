@@ -27,3 +27,6 @@ func q6kAVX2() q6kKernel {
 
 //go:noescape
 func q6kKernel4x16AVX2(panel *byte, a *int16, lda int, d *float32, ldd, nsb int, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func q6kHalfAVX2(ql, qh, sc *byte, v *int16)

@@ -113,3 +113,74 @@ pairs:
 done:
 	VZEROUPPER
 	RET
+
+// One quant plane's 32 values (bytes in yp, xp its low half) widened to
+// int16, less 32, times scales s0 (values 0..15) and s1 (16..31), stored
+// at off(DX).
+#define Q6_PLANE_OUT(yp, xp, s0, s1, off) \
+	VPMOVZXBW xp, Y5; \
+	VEXTRACTI128 $1, yp, X6; \
+	VPMOVZXBW X6, Y6; \
+	VPSUBW Y13, Y5, Y5; \
+	VPSUBW Y13, Y6, Y6; \
+	MOVBLSX s0(R8), AX; \
+	VMOVD AX, X7; \
+	VPBROADCASTW X7, Y7; \
+	VPMULLW Y7, Y5, Y5; \
+	MOVBLSX s1(R8), AX; \
+	VMOVD AX, X7; \
+	VPBROADCASTW X7, Y7; \
+	VPMULLW Y7, Y6, Y6; \
+	VMOVDQU Y5, off(DX); \
+	VMOVDQU Y6, off+32(DX)
+
+// func q6kHalfAVX2(ql, qh, sc *byte, v *int16)
+//
+// q6KValues for one half super-block: ql its 64 low-bit bytes, qh its 32
+// high-bit bytes, sc its 8 scales; v receives the 128 values sc·(q−32),
+// plane k (values 32k..32k+31) from the low (k < 2) or high (k >= 2)
+// nibbles of ql[0:32] (k = 0, 2) or ql[32:64] (k = 1, 3) and two bits of qh.
+TEXT ·q6kHalfAVX2(SB), NOSPLIT, $0-32
+	MOVQ ql+0(FP), SI
+	MOVQ qh+8(FP), DI
+	MOVQ sc+16(FP), R8
+	MOVQ v+24(FP), DX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x30303030, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x00200020, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU (DI), Y2
+	// plane 0: ql[l] & 15 | (qh[l] & 3) << 4
+	VPAND Y15, Y0, Y3
+	VPSLLW $4, Y2, Y4
+	VPAND Y14, Y4, Y4
+	VPOR Y4, Y3, Y3
+	Q6_PLANE_OUT(Y3, X3, 0, 1, 0)
+	// plane 1: ql[l+32] & 15 | (qh[l] >> 2 & 3) << 4
+	VPAND Y15, Y1, Y3
+	VPSLLW $2, Y2, Y4
+	VPAND Y14, Y4, Y4
+	VPOR Y4, Y3, Y3
+	Q6_PLANE_OUT(Y3, X3, 2, 3, 64)
+	// plane 2: ql[l] >> 4 | (qh[l] >> 4 & 3) << 4
+	VPSRLW $4, Y0, Y3
+	VPAND Y15, Y3, Y3
+	VPAND Y14, Y2, Y4
+	VPOR Y4, Y3, Y3
+	Q6_PLANE_OUT(Y3, X3, 4, 5, 128)
+	// plane 3: ql[l+32] >> 4 | (qh[l] >> 6) << 4
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPSRLW $2, Y2, Y4
+	VPAND Y14, Y4, Y4
+	VPOR Y4, Y3, Y3
+	Q6_PLANE_OUT(Y3, X3, 6, 7, 192)
+	VZEROUPPER
+	RET

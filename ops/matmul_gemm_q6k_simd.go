@@ -19,9 +19,8 @@ func q6KValuesFast(x []byte, v *[256]int16) {
 }
 
 // q6KHalfValuesFast decodes half h of a Q6_K super-block (elements
-// 128h..128h+127) as q6KValues does: each of its four quant planes is one
-// 32-byte vector (low or high nibbles of ql, two bits of qh moved to bits
-// 4..5), widened to int16, less 32, times its two scales.
+// 128h..128h+127) as q6KValues does, 32 values to a register
+// (q6kHalfAVX2).
 func q6KHalfValuesFast(x []byte, h int, v *[128]int16) {
 	if !hasAVX2 {
 		var all [256]int16
@@ -30,30 +29,7 @@ func q6KHalfValuesFast(x []byte, h int, v *[128]int16) {
 		return
 	}
 	x = x[:210]
-	m4 := archsimd.BroadcastUint8x32(0x0f)
-	m30 := archsimd.BroadcastUint8x32(0x30)
-	x16, x4 := archsimd.BroadcastUint16x16(16), archsimd.BroadcastUint16x16(4)
-	x4096, x16384 := archsimd.BroadcastUint16x16(4096), archsimd.BroadcastUint16x16(16384)
-	off := archsimd.BroadcastInt16x16(32)
-	qlA := archsimd.LoadUint8x32((*[32]uint8)(x[64*h:]))
-	qlB := archsimd.LoadUint8x32((*[32]uint8)(x[64*h+32:]))
-	qh := archsimd.LoadUint8x32((*[32]uint8)(x[128+32*h:]))
-	qh16 := qh.AsUint16x16()
-	planes := [4]archsimd.Uint8x32{
-		qlA.And(m4).Or(qh16.Mul(x16).AsUint8x32().And(m30)),
-		qlB.And(m4).Or(qh16.Mul(x4).AsUint8x32().And(m30)),
-		qlA.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh.And(m30)),
-		qlB.AsUint16x16().MulHigh(x4096).AsUint8x32().And(m4).Or(qh16.MulHigh(x16384).AsUint8x32().And(m30)),
-	}
-	for k, q := range planes {
-		e := 32 * k
-		sc := 192 + 8*h + 2*k
-		s0 := archsimd.BroadcastInt16x16(int16(int8(x[sc])))
-		s1 := archsimd.BroadcastInt16x16(int16(int8(x[sc+1])))
-		q.GetLo().ExtendToUint16().AsInt16x16().Sub(off).Mul(s0).Store((*[16]int16)(v[e:]))
-		q.GetHi().ExtendToUint16().AsInt16x16().Sub(off).Mul(s1).Store((*[16]int16)(v[e+16:]))
-	}
-	archsimd.ClearAVXUpperBits()
+	q6kHalfAVX2(&x[64*h], &x[128+32*h], &x[192+8*h], &v[0])
 }
 
 // q6kBwdInterleave is q6kBwdInterleaveGo on 16 columns at a time: the
