@@ -262,6 +262,16 @@ func (b *Backend) lmHeadCE(loss, nll, dhidden, hidden ops.Buffer, n int, head *o
 			panic(fmt.Sprintf("cuda: LMHeadCE: target %d at %d outside the vocabulary (%d)", t, i, head.Rows))
 		}
 	}
+	var rowIDs, tgs []int32
+	for i, t := range targets[:n] {
+		if t >= 0 {
+			rowIDs, tgs = append(rowIDs, int32(i)), append(tgs, t)
+		}
+	}
+	if len(rowIDs) < n {
+		b.lmHeadCETargets(loss, nll, dhidden, hidden, n, head, rowIDs, tgs, scale, lossScale)
+		return
+	}
 	vocab := head.Rows
 	chunk := max(1, min(n, lmHeadChunkBytes/(4*vocab)))
 	tg := b.int32s(targets[:n])
@@ -276,4 +286,42 @@ func (b *Backend) lmHeadCE(loss, nll, dhidden, hidden ops.Buffer, n int, head *o
 		must("LMHeadCE", b.dev.k.CastF64ToF32(b.m(nll), rows.mem(), n))
 	}
 	must("LMHeadCE", b.dev.k.SumF64(b.m(loss), rows.mem(), n, lossScale))
+}
+
+// lmHeadCETargets is lmHeadCE where only the rows rowIDs have a target
+// (tgs): as on the CPU, those rows of hidden are gathered and run alone
+// (prompts, padding and the first half of a perplexity window need no
+// logits), and their losses and gradients go back to their places (nll 0
+// and dhidden unchanged elsewhere).
+func (b *Backend) lmHeadCETargets(loss, nll, dhidden, hidden ops.Buffer, n int, head *ops.Matrix, rowIDs, tgs []int32, scale float32, lossScale float64) {
+	m, d := len(rowIDs), head.Cols
+	if nll != nil {
+		b.Zero(nll)
+	}
+	if m == 0 {
+		b.Fill(loss, 0)
+		return
+	}
+	ids := b.int32s(rowIDs)
+	defer ids.done()
+	hb := b.Alloc(ops.Scratch, ops.F32, m*d)
+	defer b.Free(ops.Scratch, hb)
+	all := kernels.Weight{Data: b.m(hidden), Type: gguf.TypeF32, Rows: n, Cols: d}
+	must("LMHeadCE", b.dev.k.GetRows(b.m(hb), all, ids.mem(), m))
+	var dh, nl ops.Buffer // zeroed by Alloc
+	if dhidden != nil {
+		dh = b.Alloc(ops.Scratch, ops.F32, m*d)
+		defer b.Free(ops.Scratch, dh)
+	}
+	if nll != nil {
+		nl = b.Alloc(ops.Scratch, ops.F32, m)
+		defer b.Free(ops.Scratch, nl)
+	}
+	b.lmHeadCE(loss, nl, dh, hb, m, head, tgs, scale, lossScale)
+	if dhidden != nil {
+		must("LMHeadCE", b.dev.k.EmbeddingBackward(b.m(dhidden), b.m(dh), ids.mem(), m, n, d))
+	}
+	if nll != nil {
+		must("LMHeadCE", b.dev.k.EmbeddingBackward(b.m(nll), b.m(nl), ids.mem(), m, n, 1))
+	}
 }
