@@ -227,6 +227,7 @@ func newTrainer(m *engine.Model, net trainable, cfg Config, opts TrainOptions, t
 		c := optim.DefaultAdamW()
 		c.WeightDecay = opts.WeightDecay
 		c.EightBit = opts.Optimizer == "adamw8"
+		c.Threads = m.Pool.Threads()
 		tr.opt, err = optim.NewAdamW(tr.params, c)
 	case "sgd":
 		tr.opt, err = optim.NewSGD(tr.params, optim.SGDConfig{Momentum: 0.9, WeightDecay: opts.WeightDecay})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // AdamWConfig holds AdamW's hyper-parameters. Start from DefaultAdamW() and
@@ -19,6 +21,11 @@ type AdamWConfig struct {
 	EightBit    bool
 	BlockSize   int // values per 8-bit block sharing one scale (256 or 2048)
 	MinSize8Bit int
+
+	// Threads is how many goroutines share a step (0 or 1: the caller
+	// alone). Every value is updated on its own (an 8-bit block as a
+	// whole), so the result does not depend on it.
+	Threads int
 }
 
 // DefaultAdamW returns torch.optim.AdamW's defaults (betas 0.9/0.999, eps
@@ -55,9 +62,15 @@ type AdamW struct {
 	params []*Param
 	state  []adamState
 	steps  int
-	bytes  int64     // state bytes counted in the meter
-	m, v   []float32 // one block of dequantized moments (8-bit scratch)
+	bytes  int64 // state bytes counted in the meter
+	spans  []span
 }
+
+// span is a run of one parameter's values that a step updates as a unit:
+// whole 8-bit blocks, or up to spanLen values.
+type span struct{ param, lo, hi int }
+
+const spanLen = 1 << 15
 
 // adamState holds one parameter's moments: f32 (m, v) or 8-bit codes with one
 // absmax per block (c1/max1 for m, c2/max2 for v).
@@ -92,8 +105,14 @@ func NewAdamW(params []*Param, cfg AdamWConfig) (*AdamW, error) {
 			o.bytes += int64(8 * n)
 		}
 	}
-	if cfg.EightBit {
-		o.m, o.v = make([]float32, cfg.BlockSize), make([]float32, cfg.BlockSize)
+	for i, p := range params {
+		step := spanLen
+		if o.state[i].eightBit() {
+			step = max(1, spanLen/cfg.BlockSize) * cfg.BlockSize
+		}
+		for lo := 0; lo < len(p.Data); lo += step {
+			o.spans = append(o.spans, span{i, lo, min(lo+step, len(p.Data))})
+		}
 	}
 	return o, nil
 }
@@ -115,20 +134,50 @@ func (o *AdamW) Step(lr float32) {
 		b1: o.cfg.Beta1, b2: o.cfg.Beta2, eps: o.cfg.Eps,
 		stepSize: float32(float64(lr) / bc1), bc2Sqrt: float32(math.Sqrt(bc2)),
 	}
-	for i, p := range o.params {
+	threads := min(max(1, o.cfg.Threads), len(o.spans))
+	if threads <= 1 {
+		o.update(o.spans, lr, k)
+		return
+	}
+	// Spans go to the goroutines in turn as they finish the last.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= len(o.spans) {
+					return
+				}
+				o.update(o.spans[j:j+1], lr, k)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// update applies the step to the spans.
+func (o *AdamW) update(spans []span, lr float32, k adamConsts) {
+	var m, v []float32 // one block of dequantized moments (8-bit)
+	for _, sp := range spans {
+		p, s := o.params[sp.param], &o.state[sp.param]
 		decay := float32(1)
 		if !p.NoDecay {
 			decay = 1 - lr*o.cfg.WeightDecay
 		}
-		s := &o.state[i]
 		if !s.eightBit() {
-			adamUpdate(p.Data, p.Grad, s.m, s.v, decay, k)
+			adamUpdate(p.Data[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], s.m[sp.lo:sp.hi], s.v[sp.lo:sp.hi], decay, k)
 			continue
 		}
 		bs := o.cfg.BlockSize
-		for b, lo := 0, 0; lo < len(p.Data); b, lo = b+1, lo+bs {
-			hi := min(lo+bs, len(p.Data))
-			m, v := o.m[:hi-lo], o.v[:hi-lo]
+		if m == nil {
+			m, v = make([]float32, bs), make([]float32, bs)
+		}
+		for lo := sp.lo; lo < sp.hi; lo += bs {
+			b, hi := lo/bs, min(lo+bs, sp.hi)
+			m, v := m[:hi-lo], v[:hi-lo]
 			dequantize8(&signedMap, s.c1[lo:hi], s.max1[b], m)
 			dequantize8(&unsignedMap, s.c2[lo:hi], s.max2[b], v)
 			adamUpdate(p.Data[lo:hi], p.Grad[lo:hi], m, v, decay, k)

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -366,11 +367,15 @@ func TestNewAdamWRejectsBadInput(t *testing.T) {
 // BenchmarkAdamWStep reports optimizer throughput in parameters per second.
 func BenchmarkAdamWStep(b *testing.B) {
 	const n = 1 << 20
-	for _, eight := range []bool{false, true} {
-		name := "f32"
-		if eight {
-			name = "8bit"
+	for _, c := range []struct {
+		eight   bool
+		threads int
+	}{{false, 1}, {false, 2}, {true, 1}, {true, 2}} {
+		name := fmt.Sprintf("f32/threads=%d", c.threads)
+		if c.eight {
+			name = fmt.Sprintf("8bit/threads=%d", c.threads)
 		}
+		eight := c.eight
 		b.Run(name, func(b *testing.B) {
 			p := &Param{Name: "w", Data: make([]float32, n), Grad: make([]float32, n)}
 			for i := range p.Grad {
@@ -378,6 +383,7 @@ func BenchmarkAdamWStep(b *testing.B) {
 			}
 			cfg := DefaultAdamW()
 			cfg.EightBit = eight
+			cfg.Threads = c.threads
 			o, err := NewAdamW([]*Param{p}, cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -413,6 +419,106 @@ func TestAdamUpdateKernel(t *testing.T) {
 				if math.Float32bits(p[i]) != math.Float32bits(p2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) || math.Float32bits(v[i]) != math.Float32bits(v2[i]) {
 					t.Fatalf("n %d decay %g [%d]: p %g m %g v %g, scalar loop %g %g %g", n, decay, i, p[i], m[i], v[i], p2[i], m2[i], v2[i])
 				}
+			}
+		}
+	}
+}
+
+// A step shared by several goroutines gives every parameter, moment and
+// 8-bit code and scale of the step taken alone, on parameters of several
+// spans (and a last partial one), a small one, and one without decay.
+func TestAdamWThreadsMatchOne(t *testing.T) {
+	for _, eight := range []bool{false, true} {
+		run := func(threads int) ([]*Param, *AdamW) {
+			rng := rand.New(rand.NewPCG(9, 9))
+			var ps []*Param
+			for i, n := range []int{3*spanLen + 1000, 37, 5000} {
+				p := &Param{Name: fmt.Sprint("p", i), Data: make([]float32, n), Grad: make([]float32, n), NoDecay: i == 2}
+				for j := range p.Data {
+					p.Data[j] = float32(rng.NormFloat64())
+				}
+				ps = append(ps, p)
+			}
+			cfg := DefaultAdamW()
+			cfg.EightBit, cfg.Threads = eight, threads
+			o, err := NewAdamW(ps, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				for _, p := range ps {
+					for j := range p.Grad {
+						p.Grad[j] = float32(rng.NormFloat64())
+					}
+				}
+				o.Step(1e-2)
+			}
+			return ps, o
+		}
+		p1, o1 := run(1)
+		p3, o3 := run(3)
+		for i := range p1 {
+			for j := range p1[i].Data {
+				if p1[i].Data[j] != p3[i].Data[j] {
+					t.Fatalf("8-bit %v: %s[%d] = %g with 3 goroutines, %g with one", eight, p1[i].Name, j, p3[i].Data[j], p1[i].Data[j])
+				}
+			}
+		}
+		var b1, b3 bytes.Buffer
+		if err := o1.Save(&b1); err != nil {
+			t.Fatal(err)
+		}
+		if err := o3.Save(&b3); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b1.Bytes(), b3.Bytes()) {
+			t.Fatalf("8-bit %v: the saved state differs between 3 goroutines and one", eight)
+		}
+	}
+}
+
+// A parameter of several spans is updated as the same values split into
+// parameters of one span each: the spans' offsets into the values, the
+// moments and the 8-bit scales are right.
+func TestAdamWSpansMatchSplitParams(t *testing.T) {
+	const n = 3*spanLen + 5000 // the last part 8-bit too (MinSize8Bit), its last block partial
+	for _, eight := range []bool{false, true} {
+		rng := rand.New(rand.NewPCG(10, 10))
+		data, grads := make([]float32, n), make([][]float32, 3)
+		for j := range data {
+			data[j] = float32(rng.NormFloat64())
+		}
+		for s := range grads {
+			grads[s] = make([]float32, n)
+			for j := range grads[s] {
+				grads[s][j] = float32(rng.NormFloat64())
+			}
+		}
+		run := func(cuts []int) []float32 {
+			var ps []*Param
+			all := append([]float32(nil), data...)
+			g := make([]float32, n)
+			for i := 0; i+1 < len(cuts); i++ {
+				lo, hi := cuts[i], cuts[i+1]
+				ps = append(ps, &Param{Name: fmt.Sprint("p", i), Data: all[lo:hi], Grad: g[lo:hi]})
+			}
+			cfg := DefaultAdamW()
+			cfg.EightBit = eight
+			o, err := NewAdamW(ps, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, gs := range grads {
+				copy(g, gs)
+				o.Step(1e-2)
+			}
+			return all
+		}
+		whole := run([]int{0, n})
+		split := run([]int{0, spanLen, 2 * spanLen, 3 * spanLen, n})
+		for j := range whole {
+			if whole[j] != split[j] {
+				t.Fatalf("8-bit %v: value %d = %g in one parameter, %g split at the spans", eight, j, whole[j], split[j])
 			}
 		}
 	}
