@@ -3,6 +3,7 @@ package ladder
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"ladder-engine/engine"
@@ -31,6 +32,10 @@ type TrainOptions struct {
 	SaveEvery   int     // checkpoint every N steps (0: only at the end and on interrupt)
 	LogEvery    int     // progress line every N steps (0: about 50 lines per run)
 	ValBatches  int     // validation batches per evaluation (0: the whole split)
+	// GroupByLength batches sequences of similar length (data.Batcher's
+	// GroupByLength; the whole validation split, when evaluated, is
+	// batched in length order too): less padding on data of mixed lengths.
+	GroupByLength bool
 }
 
 // DefaultTrainOptions returns finetune's defaults.
@@ -181,6 +186,9 @@ func newTrainer(m *engine.Model, net trainable, cfg Config, opts TrainOptions, t
 	var err error
 	if tr.train, err = data.NewBatcher(train, opts.Batch, opts.Seed, true); err != nil {
 		return nil, err
+	}
+	if opts.GroupByLength {
+		tr.train.GroupByLength()
 	}
 	if tr.Opts.Steps <= 0 {
 		ep := opts.Epochs
@@ -354,16 +362,24 @@ func (tr *Trainer) Validate() (float64, error) {
 	var sum float64
 	var count int
 	nb := 0
+	order := make([]int, len(tr.val))
+	for i := range order {
+		order[i] = i
+	}
+	if tr.Opts.GroupByLength && tr.Opts.ValBatches == 0 {
+		// Every example is evaluated: in length order, batches pad little.
+		slices.SortStableFunc(order, func(x, y int) int { return len(tr.val[y].Tokens) - len(tr.val[x].Tokens) })
+	}
 	for i := 0; i < len(tr.val); i += tr.Opts.Batch {
 		if tr.Opts.ValBatches > 0 && nb >= tr.Opts.ValBatches {
 			break
 		}
-		j := min(i+tr.Opts.Batch, len(tr.val))
-		idx := make([]int, j-i)
-		for k := range idx {
-			idx[k] = i + k
+		idx := order[i:min(i+tr.Opts.Batch, len(tr.val))]
+		exs := make([]data.Example, len(idx))
+		for k, e := range idx {
+			exs[k] = tr.val[e]
 		}
-		b := data.NewBatch(tr.val[i:j], idx)
+		b := data.NewBatch(exs, idx)
 		nb++
 		if b.NTargets == 0 {
 			continue

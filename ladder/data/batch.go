@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // IgnoreIndex marks a target that carries no loss (prompt, padding).
@@ -64,8 +65,24 @@ type Batcher struct {
 	size    int
 	seed    uint64
 	shuffle bool
+	group   bool // GroupByLength
 	pos     Position
 	perm    []int // order of the current epoch
+}
+
+// groupMega is how many batches GroupByLength sorts together (Hugging
+// Face's LengthGroupedSampler uses 50).
+const groupMega = 50
+
+// GroupByLength makes each shuffled epoch batch sequences of similar
+// length, so that fewer padding tokens run through the side network: the
+// permutation is cut into groups of groupMega batches, each group is
+// sorted by length (longest first) and cut into batches, and the group's
+// full batches are shuffled among themselves. The order still depends only
+// on the seed and the epoch, so Seek resumes it.
+func (b *Batcher) GroupByLength() {
+	b.group = true
+	b.order()
 }
 
 // NewBatcher makes a batcher of batchSize rows (> 0) over exs (not empty).
@@ -88,6 +105,23 @@ func (b *Batcher) order() {
 		return
 	}
 	b.perm = permutation(len(b.exs), rand.NewPCG(b.seed, uint64(b.pos.Epoch)))
+	if !b.group {
+		return
+	}
+	src := rand.NewPCG(b.seed^0x9e3779b97f4a7c15, uint64(b.pos.Epoch)) // the batches' shuffle: its own stream
+	for lo := 0; lo < len(b.perm); lo += groupMega * b.size {
+		g := b.perm[lo:min(lo+groupMega*b.size, len(b.perm))]
+		slices.SortStableFunc(g, func(x, y int) int { return len(b.exs[y].Tokens) - len(b.exs[x].Tokens) })
+		// Only full batches move: a short last batch stays the epoch's last.
+		batches := make([][]int, len(g)/b.size)
+		for i := range batches {
+			batches[i] = append([]int(nil), g[i*b.size:(i+1)*b.size]...)
+		}
+		shuffle(batches, src)
+		for i, bt := range batches {
+			copy(g[i*b.size:], bt)
+		}
+	}
 }
 
 // BatchesPerEpoch is the number of Next calls that make one epoch.

@@ -140,3 +140,105 @@ func TestShuffleUniform(t *testing.T) {
 		}
 	}
 }
+
+// lengthExamples returns n examples of random lengths 2..200.
+func lengthExamples(n int) []Example {
+	rng := rand.New(rand.NewPCG(7, 7))
+	exs := make([]Example, n)
+	for i := range exs {
+		l := 2 + rng.IntN(199)
+		ex := Example{Tokens: make([]int32, l), Mask: make([]bool, l), Label: -1}
+		for k := range ex.Tokens {
+			ex.Tokens[k] = int32(i)
+			ex.Mask[k] = k > 0
+		}
+		exs[i] = ex
+	}
+	return exs
+}
+
+// TestBatcherGroupByLength: with GroupByLength every epoch still visits
+// each example once, the last short batch stays last, each group of
+// groupMega batches is its sorted sequences cut into runs (no two batches
+// of a group overlap in length) and shuffled, padding drops to a small fraction of the
+// ungrouped batches', epochs differ, and Seek resumes the order exactly.
+func TestBatcherGroupByLength(t *testing.T) {
+	const n, size = 1234, 4 // 309 batches: 7 groups, the last 9 batches and a short one
+	exs := lengthExamples(n)
+	pad := func(bt *Batch) int { return bt.B*bt.T - sum(bt.Lens) }
+	plain, _ := NewBatcher(exs, size, 5, true)
+	grouped, _ := NewBatcher(exs, size, 5, true)
+	grouped.GroupByLength()
+	var padPlain, padGrouped, rises int
+	var first []int
+	for epoch := range 2 {
+		var order []int
+		var group [][2]int // each batch's shortest and longest sequence
+		for k := range grouped.BatchesPerEpoch() {
+			bp, bg := plain.Next(), grouped.Next()
+			padPlain += pad(bp)
+			padGrouped += pad(bg)
+			if k == grouped.BatchesPerEpoch()-1 && bg.B != n%size {
+				t.Fatalf("epoch %d: the last batch has %d rows, want %d", epoch, bg.B, n%size)
+			}
+			lo, hi := bg.T, 0
+			for _, l := range bg.Lens {
+				lo, hi = min(lo, l), max(hi, l)
+			}
+			for _, o := range group {
+				if lo < o[1] && o[0] < hi {
+					t.Fatalf("epoch %d batch %d: lengths %d..%d overlap %d..%d of its group", epoch, k, lo, hi, o[0], o[1])
+				}
+			}
+			if len(group) > 0 && lo >= group[len(group)-1][1] {
+				rises++ // a batch longer than the one before: the group's batches are shuffled
+			}
+			if group = append(group, [2]int{lo, hi}); len(group) == groupMega {
+				group = nil
+			}
+			order = append(order, bg.Index...)
+		}
+		want := make([]int, n)
+		for i := range want {
+			want[i] = i
+		}
+		if !reflect.DeepEqual(sortedCopy(order), want) {
+			t.Fatalf("epoch %d does not visit every example once", epoch)
+		}
+		if epoch == 0 {
+			first = order
+		} else if reflect.DeepEqual(first, order) {
+			t.Fatal("two epochs in the same order")
+		}
+	}
+	t.Logf("padding tokens over two epochs: %d grouped, %d not", padGrouped, padPlain)
+	if rises < 100 {
+		t.Fatalf("%d batches longer than the one before them: the groups' batches go in sorted order", rises)
+	}
+	if padGrouped*10 > padPlain {
+		t.Fatalf("grouped batches pad %d tokens, ungrouped %d", padGrouped, padPlain)
+	}
+	orig, _ := NewBatcher(exs, size, 5, true)
+	orig.GroupByLength()
+	for range 100 {
+		orig.Next()
+	}
+	resumed, _ := NewBatcher(exs, size, 5, true)
+	resumed.GroupByLength()
+	if err := resumed.Seek(orig.Position()); err != nil {
+		t.Fatal(err)
+	}
+	for k := range 400 { // across the epoch boundary
+		if a, b := orig.Next(), resumed.Next(); !reflect.DeepEqual(a, b) {
+			t.Fatalf("batch %d after resume differs", k)
+		}
+	}
+}
+
+func sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}

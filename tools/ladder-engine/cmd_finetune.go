@@ -103,6 +103,7 @@ func runFinetune(args []string) error {
 	fs.IntVar(&to.SaveEvery, "save-every", 0, "checkpoint every N steps (0: at the end and on Ctrl-C)")
 	fs.IntVar(&to.LogEvery, "log-every", 0, "progress line every N steps (0: about 50 per run)")
 	fs.IntVar(&to.ValBatches, "val-batches", 0, "validation batches per evaluation (0: all)")
+	fs.BoolVar(&to.GroupByLength, "group-by-length", false, "batch sequences of similar length (sorted in groups of 50 batches, the batches shuffled; as Hugging Face's group_by_length): less padding on data of mixed lengths")
 	fs.StringVar(&do.EvalTask, "eval-task", "", "also run this eval task at each validation: classify, choice, gsm8k or ppl")
 	fs.StringVar(&do.EvalData, "eval-data", "", "data of --eval-task (default: --val-data)")
 	fs.IntVar(&do.EvalLimit, "eval-limit", 0, "examples of --eval-task per evaluation (0: all)")
