@@ -184,12 +184,18 @@ func q6kBwdInterleaveGo(dst []byte, stride int, a, b *[128]int16) {
 }
 
 // q6kBwdQuantGo rounds one block: k = round(g·dv/e) with e = max|g·dv|/q6kBwdMax
-// (0 and all-zero k when the block is zero); it returns e.
+// (0 and all-zero k when the block is zero); it returns e. A value that is
+// not finite makes e NaN (k zero), so a diverged gradient stays NaN
+// through the product instead of turning into integers.
 func q6kBwdQuantGo(g, dv []float32, k []int16) float32 {
 	var h [q6kBwdBlock]float32
 	var amax float32
 	for v := range h {
 		h[v] = g[v] * dv[v]
+		if math.IsNaN(float64(h[v])) || math.IsInf(float64(h[v]), 0) {
+			clear(k[:q6kBwdBlock])
+			return float32(math.NaN())
+		}
 		amax = max(amax, float32(math.Abs(float64(h[v]))))
 	}
 	k = k[:q6kBwdBlock]

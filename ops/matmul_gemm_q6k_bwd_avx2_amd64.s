@@ -94,6 +94,11 @@ done:
 	VMOVUPS off(SI), y; \
 	VMULPS off(DI), y, y
 
+#define BWD_NONFINITE(y) \
+	VSUBPS y, y, Y11; \
+	VCMPPS $3, Y11, Y11, Y11; \
+	VORPS Y11, Y10, Y10
+
 #define BWD_PACK(a, b, off) \
 	VMULPS Y12, a, a; \
 	VMULPS Y12, b, b; \
@@ -106,8 +111,9 @@ done:
 // func q6kBwdQuantAVX2(x, dv *float32, k *int16) float32
 //
 // q6kBwdQuantGo on one block of 64: e = max|g·dv|/4095 (returned) and
-// k = round(g·dv·(4095/max)), 0 where the block is zero. VCVTPS2DQ rounds
-// to nearest even, as the reference does.
+// k = round(g·dv·(4095/max)), 0 where the block is zero; e is NaN (and k
+// unspecified) when a value is not finite. VCVTPS2DQ rounds to nearest
+// even, as the reference does.
 TEXT ·q6kBwdQuantAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ dv+8(FP), DI
@@ -120,6 +126,23 @@ TEXT ·q6kBwdQuantAVX2(SB), NOSPLIT, $0-28
 	BWD_LOAD(160, Y5)
 	BWD_LOAD(192, Y6)
 	BWD_LOAD(224, Y7)
+	// Y10: all ones where some h is not finite (h − h is NaN), in every
+	// lane after the horizontal or; it makes the scale NaN.
+	VSUBPS Y0, Y0, Y10
+	VCMPPS $3, Y10, Y10, Y10
+	BWD_NONFINITE(Y1)
+	BWD_NONFINITE(Y2)
+	BWD_NONFINITE(Y3)
+	BWD_NONFINITE(Y4)
+	BWD_NONFINITE(Y5)
+	BWD_NONFINITE(Y6)
+	BWD_NONFINITE(Y7)
+	VPERM2F128 $1, Y10, Y10, Y11
+	VORPS Y11, Y10, Y10
+	VPERMILPS $0x4E, Y10, Y11
+	VORPS Y11, Y10, Y10
+	VPERMILPS $0xB1, Y10, Y11
+	VORPS Y11, Y10, Y10
 	VPCMPEQD Y15, Y15, Y15
 	VPSRLD $1, Y15, Y15
 	VANDPS Y15, Y0, Y8
@@ -149,8 +172,9 @@ TEXT ·q6kBwdQuantAVX2(SB), NOSPLIT, $0-28
 	VDIVPS Y14, Y8, Y13
 	VDIVPS Y8, Y14, Y12
 	VXORPS Y11, Y11, Y11
-	VCMPPS $0, Y11, Y8, Y10
-	VANDNPS Y12, Y10, Y12
+	VCMPPS $0, Y11, Y8, Y9
+	VANDNPS Y12, Y9, Y12
+	VORPS Y10, Y13, Y13
 	BWD_PACK(Y0, Y1, 0)
 	BWD_PACK(Y2, Y3, 32)
 	BWD_PACK(Y4, Y5, 64)

@@ -37,17 +37,36 @@ func q6kBwdBlocks(rng *rand.Rand) [][2][]float32 {
 	mk(func(int) (float32, float32) { return float32(rng.NormFloat64() * 1e30), 1e3 })
 	mk(func(v int) (float32, float32) { return float32(v) - 31.5, 4095.0 / 32 }) // scaled values on .5
 	mk(func(v int) (float32, float32) { return float32(rng.NormFloat64()), float32(v % 2) })
+	for _, bad := range []struct {
+		at int
+		x  float32
+	}{{0, float32(math.NaN())}, {63, float32(math.NaN())}, {29, float32(math.Inf(1))}, {40, float32(math.Inf(-1))}, {7, 3e38}} {
+		mk(func(v int) (float32, float32) { // 3e38·4: an overflow to Inf
+			if v == bad.at {
+				return bad.x, 4
+			}
+			return float32(rng.NormFloat64()), 0.01
+		})
+	}
 	return out
 }
 
 // TestQ6KBwdQuantAVX2: the assembly quantizer against q6kBwdQuantGo, bit
-// for bit (the same float32 products and divisions, round to nearest even).
+// for bit (the same float32 products and divisions, round to nearest even),
+// and NaN scales from both for blocks holding a NaN, an Inf or a product
+// that overflows to one.
 func TestQ6KBwdQuantAVX2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(64, 6))
 	for i, b := range q6kBwdBlocks(rng) {
 		want, got := make([]int16, q6kBwdBlock), make([]int16, q6kBwdBlock)
 		ew := q6kBwdQuantGo(b[0], b[1], want)
 		eg := q6kBwdQuant(b[0], b[1], got)
+		if ew != ew || eg != eg { // not finite: both NaN, the codes unspecified
+			if ew == ew || eg == eg {
+				t.Fatalf("block %d: scale %g, Go %g: want both NaN", i, eg, ew)
+			}
+			continue
+		}
 		if math.Float32bits(ew) != math.Float32bits(eg) {
 			t.Fatalf("block %d: scale %g, Go %g", i, eg, ew)
 		}
@@ -384,4 +403,39 @@ func BenchmarkLMHeadCE160m(b *testing.B) {
 			matmulTrainingHeadBackward(p, dh, logits, n, head)
 		}
 	})
+}
+
+// A NaN in the gradient (a diverged step) makes its row of dIn NaN, as the
+// float product does, and leaves the other rows as they were.
+func TestQ6KBackwardNaN(t *testing.T) {
+	kernel := q6kBwdKernelAVX2
+	if kernel == nil {
+		kernel = q6kBwdKernelGo
+	}
+	rng := rand.New(rand.NewPCG(69, 6))
+	const n, rows, cols = 7, 300, 512
+	w := randQ6KWeight(t, rng, rows, cols)
+	dOut := randVec(rng, n*rows)
+	want := make([]float32, n*cols)
+	p := NewPool(2)
+	defer p.Close()
+	p.mmu.Lock()
+	q6kBackwardGEMM(p, want, dOut, n, w, kernel, q6kBwdQuant)
+	p.mmu.Unlock()
+	dOut[2*rows+123] = float32(math.NaN())
+	got := make([]float32, n*cols)
+	p.mmu.Lock()
+	q6kBackwardGEMM(p, got, dOut, n, w, kernel, q6kBwdQuant)
+	p.mmu.Unlock()
+	for i := 0; i < n; i++ {
+		for j := 0; j < cols; j++ {
+			g := got[i*cols+j]
+			if i == 2 && g == g {
+				t.Fatalf("dIn[2][%d] = %g, want NaN", j, g)
+			}
+			if i != 2 && g != want[i*cols+j] {
+				t.Fatalf("dIn[%d][%d] = %g, %g without the NaN", i, j, g, want[i*cols+j])
+			}
+		}
+	}
 }
