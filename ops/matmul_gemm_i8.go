@@ -175,6 +175,14 @@ func quantizeRowI8Go(x []float32, q []byte, d []float32, sum []int32, enc []byte
 // packI8Panel writes weight rows j0..j0+nr-1 of w (Q4_0 or Q8_0) into
 // panel in the int8 layout; rows nr..i8NR-1 are zero (weights and scales).
 func packI8Panel(panel []byte, w *Matrix, j0, nr int) {
+	if packI8PanelFast(panel, w, j0, nr) {
+		return
+	}
+	packI8PanelGo(panel, w, j0, nr)
+}
+
+// packI8PanelGo is packI8Panel in Go (the reference of packI8PanelFast).
+func packI8PanelGo(panel []byte, w *Matrix, j0, nr int) {
 	nb := w.Cols / 32
 	panel = panel[:nb*i8BlockBytes]
 	for r := 0; r < i8NR; r++ {

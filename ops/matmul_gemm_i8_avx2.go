@@ -2,6 +2,8 @@
 
 package ops
 
+import "ladder-engine/gguf"
+
 // The int8 tile kernels in assembly (matmul_gemm_i8_avx2_amd64.s), used on
 // CPUs with AVX2; i8KernelGo is their reference (TestI8KernelAVX2).
 
@@ -52,3 +54,31 @@ func i8Q4_0Kernel4x8AVX2(panel, q *byte, lda int, d *float32, corr *int32, ldd, 
 
 //go:noescape
 func i8Q8_0Kernel4x8AVX2(panel, q *byte, lda int, d *float32, corr *int32, ldd, nb int, c *float32, ldc int)
+
+// packI8PanelFast packs a full panel (eight rows) of Q4_0 or Q8_0 in
+// assembly (matmul_gemm_i8_pack_avx2_amd64.s; packI8Panel's loop is its
+// reference, TestPackI8PanelAVX2); false where it does not apply.
+func packI8PanelFast(panel []byte, w *Matrix, j0, nr int) bool {
+	nb := w.Cols / 32
+	if !hasAVX2 || !hasF16C || nr != i8NR || nb == 0 {
+		return false
+	}
+	_ = panel[nb*i8BlockBytes-1]
+	_ = w.Raw[(j0+i8NR)*w.rowBytes-1]
+	row := &w.Raw[j0*w.rowBytes]
+	switch w.Type {
+	case gguf.TypeQ4_0:
+		packI8Q4_0AVX2(&panel[0], row, w.rowBytes, nb)
+	case gguf.TypeQ8_0:
+		packI8Q8_0AVX2(&panel[0], row, w.rowBytes, nb)
+	default:
+		return false
+	}
+	return true
+}
+
+//go:noescape
+func packI8Q4_0AVX2(panel, row *byte, rowBytes, nb int)
+
+//go:noescape
+func packI8Q8_0AVX2(panel, row *byte, rowBytes, nb int)

@@ -9,3 +9,5 @@ var i8KernelQ4_0, i8KernelQ8_0 i8Kernel
 func quantizeRowI8(x []float32, q []byte, d []float32, sum []int32, enc []byte) {
 	quantizeRowI8Go(x, q, d, sum, enc)
 }
+
+func packI8PanelFast(panel []byte, w *Matrix, j0, nr int) bool { return false }

@@ -140,3 +140,50 @@ func TestMatMulGEMMI8(t *testing.T) {
 		}
 	}
 }
+
+// TestPackI8PanelAVX2: the assembly panel packers give packI8PanelGo's
+// bytes for Q4_0 and Q8_0 panels at any row offset, one to nine blocks,
+// random quant bytes and f16 scales including zero, −0, a subnormal, the
+// largest finite value and infinity.
+func TestPackI8PanelAVX2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 8))
+	specials := []uint16{0x0000, 0x8000, 0x0001, 0x03ff, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x3c00}
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
+		for _, nb := range []int{1, 2, 5, 9} {
+			rows, cols := 19, 32*nb
+			rb, _ := gguf.RowSize(typ, cols)
+			raw := make([]byte, rows*rb)
+			for i := range raw {
+				raw[i] = byte(rng.IntN(256))
+			}
+			bs := 2 + 16 // block bytes
+			if typ == gguf.TypeQ8_0 {
+				bs = 2 + 32
+			}
+			for b := 0; b < rows*nb; b++ { // scales: random finite, some special
+				h := uint16(rng.IntN(0x7c00))
+				if rng.IntN(3) == 0 {
+					h = specials[rng.IntN(len(specials))]
+				}
+				binary.LittleEndian.PutUint16(raw[b*bs:], h)
+			}
+			w, err := NewMatrix("w", typ, rows, cols, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j0 := range []int{0, 3, 11} {
+				want, got := make([]byte, nb*i8BlockBytes), make([]byte, nb*i8BlockBytes)
+				packI8PanelGo(want, w, j0, i8NR)
+				if !packI8PanelFast(got, w, j0, i8NR) {
+					t.Skip("no AVX2/F16C")
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%v, %d blocks, rows from %d: byte %d (block %d, offset %d) = %#x, Go %#x",
+							typ, nb, j0, i, i/i8BlockBytes, i%i8BlockBytes, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

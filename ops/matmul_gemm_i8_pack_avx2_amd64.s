@@ -1,0 +1,162 @@
+//go:build goexperiment.simd && amd64
+
+#include "textflag.h"
+
+// Row pointers of a panel's eight weight rows: SI (row 0), R9 = SI + 3·R8,
+// R10 = SI + 4·R8, R11 = R10 + 3·R8, rows in between at R8 and 2·R8 past
+// them (R8 = the row stride in bytes).
+#define I8_ROWS \
+	LEAQ (SI)(R8*2), R9; \
+	ADDQ R8, R9; \
+	LEAQ (SI)(R8*4), R10; \
+	LEAQ (R10)(R8*2), R11; \
+	ADDQ R8, R11
+
+// The eight rows' f16 block scales (at the row pointers) as float32, the
+// panel block's last 32 bytes.
+#define I8_SCALES \
+	VPINSRW $0, (SI), X12, X12; \
+	VPINSRW $1, (SI)(R8*1), X12, X12; \
+	VPINSRW $2, (SI)(R8*2), X12, X12; \
+	VPINSRW $3, (R9), X12, X12; \
+	VPINSRW $4, (R10), X12, X12; \
+	VPINSRW $5, (R10)(R8*1), X12, X12; \
+	VPINSRW $6, (R10)(R8*2), X12, X12; \
+	VPINSRW $7, (R11), X12, X12; \
+	VCVTPH2PS X12, Y12; \
+	VMOVUPS Y12, 256(DI)
+
+// func packI8Q4_0AVX2(panel, row *byte, rowBytes, nb int)
+//
+// packI8Panel for eight Q4_0 rows: per block, each row's 16 quant bytes
+// (a 128-bit lane: rows r and r+4 share a register), a 4×4 dword transpose
+// per lane makes dword c of the eight rows one register, whose low nibbles
+// are chunk c and high nibbles chunk c+4.
+TEXT ·packI8Q4_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ panel+0(FP), DI
+	MOVQ row+8(FP), SI
+	MOVQ rowBytes+16(FP), R8
+	MOVQ nb+24(FP), CX
+	I8_ROWS
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR X12, X12, X12
+blk:
+	TESTQ CX, CX
+	JLE done
+	VMOVDQU 2(SI), X0
+	VINSERTI128 $1, 2(R10), Y0, Y0
+	VMOVDQU 2(SI)(R8*1), X1
+	VINSERTI128 $1, 2(R10)(R8*1), Y1, Y1
+	VMOVDQU 2(SI)(R8*2), X2
+	VINSERTI128 $1, 2(R10)(R8*2), Y2, Y2
+	VMOVDQU 2(R9), X3
+	VINSERTI128 $1, 2(R11), Y3, Y3
+	VPUNPCKLDQ Y1, Y0, Y4
+	VPUNPCKHDQ Y1, Y0, Y5
+	VPUNPCKLDQ Y3, Y2, Y6
+	VPUNPCKHDQ Y3, Y2, Y7
+	VPUNPCKLQDQ Y6, Y4, Y0
+	VPUNPCKHQDQ Y6, Y4, Y1
+	VPUNPCKLQDQ Y7, Y5, Y2
+	VPUNPCKHQDQ Y7, Y5, Y3
+	VPAND Y15, Y0, Y4
+	VMOVDQU Y4, (DI)
+	VPSRLW $4, Y0, Y0
+	VPAND Y15, Y0, Y0
+	VMOVDQU Y0, 128(DI)
+	VPAND Y15, Y1, Y4
+	VMOVDQU Y4, 32(DI)
+	VPSRLW $4, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VMOVDQU Y1, 160(DI)
+	VPAND Y15, Y2, Y4
+	VMOVDQU Y4, 64(DI)
+	VPSRLW $4, Y2, Y2
+	VPAND Y15, Y2, Y2
+	VMOVDQU Y2, 192(DI)
+	VPAND Y15, Y3, Y4
+	VMOVDQU Y4, 96(DI)
+	VPSRLW $4, Y3, Y3
+	VPAND Y15, Y3, Y3
+	VMOVDQU Y3, 224(DI)
+	I8_SCALES
+	ADDQ $18, SI
+	ADDQ $18, R9
+	ADDQ $18, R10
+	ADDQ $18, R11
+	ADDQ $288, DI
+	DECQ CX
+	JMP blk
+done:
+	VZEROUPPER
+	RET
+
+// func packI8Q8_0AVX2(panel, row *byte, rowBytes, nb int)
+//
+// packI8Panel for eight Q8_0 rows: per block an 8×8 transpose of the rows'
+// eight quant dwords (rows 0..3, then 4..7, each a 4×4 transpose per
+// lane; the lanes of the two halves then paired), dword c of the eight
+// rows being chunk c.
+TEXT ·packI8Q8_0AVX2(SB), NOSPLIT, $0-32
+	MOVQ panel+0(FP), DI
+	MOVQ row+8(FP), SI
+	MOVQ rowBytes+16(FP), R8
+	MOVQ nb+24(FP), CX
+	I8_ROWS
+	VPXOR X12, X12, X12
+blk8:
+	TESTQ CX, CX
+	JLE done8
+	VMOVDQU 2(SI), Y0
+	VMOVDQU 2(SI)(R8*1), Y1
+	VMOVDQU 2(SI)(R8*2), Y2
+	VMOVDQU 2(R9), Y3
+	VPUNPCKLDQ Y1, Y0, Y4
+	VPUNPCKHDQ Y1, Y0, Y5
+	VPUNPCKLDQ Y3, Y2, Y6
+	VPUNPCKHDQ Y3, Y2, Y7
+	VPUNPCKLQDQ Y6, Y4, Y0 // rows 0..3, dwords 0 | 4
+	VPUNPCKHQDQ Y6, Y4, Y1 // 1 | 5
+	VPUNPCKLQDQ Y7, Y5, Y2 // 2 | 6
+	VPUNPCKHQDQ Y7, Y5, Y3 // 3 | 7
+	VMOVDQU 2(R10), Y4
+	VMOVDQU 2(R10)(R8*1), Y5
+	VMOVDQU 2(R10)(R8*2), Y6
+	VMOVDQU 2(R11), Y7
+	VPUNPCKLDQ Y5, Y4, Y8
+	VPUNPCKHDQ Y5, Y4, Y9
+	VPUNPCKLDQ Y7, Y6, Y10
+	VPUNPCKHDQ Y7, Y6, Y11
+	VPUNPCKLQDQ Y10, Y8, Y4 // rows 4..7
+	VPUNPCKHQDQ Y10, Y8, Y5
+	VPUNPCKLQDQ Y11, Y9, Y6
+	VPUNPCKHQDQ Y11, Y9, Y7
+	VPERM2I128 $0x20, Y4, Y0, Y8
+	VMOVDQU Y8, (DI)
+	VPERM2I128 $0x31, Y4, Y0, Y8
+	VMOVDQU Y8, 128(DI)
+	VPERM2I128 $0x20, Y5, Y1, Y8
+	VMOVDQU Y8, 32(DI)
+	VPERM2I128 $0x31, Y5, Y1, Y8
+	VMOVDQU Y8, 160(DI)
+	VPERM2I128 $0x20, Y6, Y2, Y8
+	VMOVDQU Y8, 64(DI)
+	VPERM2I128 $0x31, Y6, Y2, Y8
+	VMOVDQU Y8, 192(DI)
+	VPERM2I128 $0x20, Y7, Y3, Y8
+	VMOVDQU Y8, 96(DI)
+	VPERM2I128 $0x31, Y7, Y3, Y8
+	VMOVDQU Y8, 224(DI)
+	I8_SCALES
+	ADDQ $34, SI
+	ADDQ $34, R9
+	ADDQ $34, R10
+	ADDQ $34, R11
+	ADDQ $288, DI
+	DECQ CX
+	JMP blk8
+done8:
+	VZEROUPPER
+	RET
