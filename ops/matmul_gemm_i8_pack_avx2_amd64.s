@@ -26,6 +26,23 @@
 	VCVTPH2PS X12, Y12; \
 	VMOVUPS Y12, 256(DI)
 
+// Dword c of the eight Q4_0 rows (y): its low nibbles are chunk c (at
+// lo(DI)), its high nibbles chunk c+4 (at hi(DI)).
+#define I8_NIBBLES(y, lo, hi) \
+	VPAND Y15, y, Y4; \
+	VMOVDQU Y4, lo(DI); \
+	VPSRLW $4, y, y; \
+	VPAND Y15, y, y; \
+	VMOVDQU y, hi(DI)
+
+// Rows 0..3 (a) and 4..7 (b) of dwords c | c+4: chunk c is the two low
+// lanes (at lo(DI)), chunk c+4 the two high ones (at hi(DI)).
+#define I8_LANES(a, b, lo, hi) \
+	VPERM2I128 $0x20, b, a, Y8; \
+	VMOVDQU Y8, lo(DI); \
+	VPERM2I128 $0x31, b, a, Y8; \
+	VMOVDQU Y8, hi(DI)
+
 // func packI8Q4_0AVX2(panel, row *byte, rowBytes, nb int)
 //
 // packI8Panel for eight Q4_0 rows: per block, each row's 16 quant bytes
@@ -61,26 +78,10 @@ blk:
 	VPUNPCKHQDQ Y6, Y4, Y1
 	VPUNPCKLQDQ Y7, Y5, Y2
 	VPUNPCKHQDQ Y7, Y5, Y3
-	VPAND Y15, Y0, Y4
-	VMOVDQU Y4, (DI)
-	VPSRLW $4, Y0, Y0
-	VPAND Y15, Y0, Y0
-	VMOVDQU Y0, 128(DI)
-	VPAND Y15, Y1, Y4
-	VMOVDQU Y4, 32(DI)
-	VPSRLW $4, Y1, Y1
-	VPAND Y15, Y1, Y1
-	VMOVDQU Y1, 160(DI)
-	VPAND Y15, Y2, Y4
-	VMOVDQU Y4, 64(DI)
-	VPSRLW $4, Y2, Y2
-	VPAND Y15, Y2, Y2
-	VMOVDQU Y2, 192(DI)
-	VPAND Y15, Y3, Y4
-	VMOVDQU Y4, 96(DI)
-	VPSRLW $4, Y3, Y3
-	VPAND Y15, Y3, Y3
-	VMOVDQU Y3, 224(DI)
+	I8_NIBBLES(Y0, 0, 128)
+	I8_NIBBLES(Y1, 32, 160)
+	I8_NIBBLES(Y2, 64, 192)
+	I8_NIBBLES(Y3, 96, 224)
 	I8_SCALES
 	ADDQ $18, SI
 	ADDQ $18, R9
@@ -133,22 +134,10 @@ blk8:
 	VPUNPCKHQDQ Y10, Y8, Y5
 	VPUNPCKLQDQ Y11, Y9, Y6
 	VPUNPCKHQDQ Y11, Y9, Y7
-	VPERM2I128 $0x20, Y4, Y0, Y8
-	VMOVDQU Y8, (DI)
-	VPERM2I128 $0x31, Y4, Y0, Y8
-	VMOVDQU Y8, 128(DI)
-	VPERM2I128 $0x20, Y5, Y1, Y8
-	VMOVDQU Y8, 32(DI)
-	VPERM2I128 $0x31, Y5, Y1, Y8
-	VMOVDQU Y8, 160(DI)
-	VPERM2I128 $0x20, Y6, Y2, Y8
-	VMOVDQU Y8, 64(DI)
-	VPERM2I128 $0x31, Y6, Y2, Y8
-	VMOVDQU Y8, 192(DI)
-	VPERM2I128 $0x20, Y7, Y3, Y8
-	VMOVDQU Y8, 96(DI)
-	VPERM2I128 $0x31, Y7, Y3, Y8
-	VMOVDQU Y8, 224(DI)
+	I8_LANES(Y0, Y4, 0, 128)
+	I8_LANES(Y1, Y5, 32, 160)
+	I8_LANES(Y2, Y6, 64, 192)
+	I8_LANES(Y3, Y7, 96, 224)
 	I8_SCALES
 	ADDQ $34, SI
 	ADDQ $34, R9
