@@ -481,3 +481,29 @@ func TestRoPETable(t *testing.T) {
 		}
 	}
 }
+
+// A configuration whose frequency factors are a copy of another's (a model
+// loaded again) shares its table: the cache does not grow.
+func TestRoPETableSharedByValue(t *testing.T) {
+	count := func() int {
+		n := 0
+		ropeCache.Range(func(_, _ any) bool { n++; return true })
+		return n
+	}
+	ff := []float32{1, 1, 2, 4, 8, 8, 8, 8}
+	a := RoPEConfig{Base: 123457, FreqFactors: ff}
+	b := RoPEConfig{Base: 123457, FreqFactors: append([]float32(nil), ff...)}
+	x := gcRand(9, 3*16, 1)
+	pos := []int32{0, 1, 2}
+	ropeRotate(x, 3, 1, 16, pos, &a, 1)
+	n := count()
+	ropeRotate(x, 3, 1, 16, pos, &b, 1)
+	if count() != n {
+		t.Fatal("a copy of the frequency factors made a second table")
+	}
+	b.FreqFactors[3] = 5
+	ropeRotate(x, 3, 1, 16, pos, &b, 1)
+	if count() != n+1 {
+		t.Fatal("other frequency factors shared the first table")
+	}
+}

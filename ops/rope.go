@@ -1,7 +1,9 @@
 package ops
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/bits"
 	"sync"
@@ -150,11 +152,12 @@ func ropeCosSin(cs []float32, rc *RoPEConfig, t *ropeTables, p int32) {
 const ropeCacheMax = 8192
 
 // ropeKey is what a table of cos and sin depends on: the configuration's
-// values (FreqFactors by identity) and the head width.
+// values (FreqFactors by a hash of their bits, so that models loaded again
+// and again share one table) and the head width.
 type ropeKey struct {
 	nRot, headDim, nCtxOrig                                    int
 	base, freqScale, extFactor, attnFactor, betaFast, betaSlow float32
-	ff                                                         *float32
+	ffHash                                                     uint64
 	nff                                                        int
 }
 
@@ -171,7 +174,13 @@ func ropeTable(rc *RoPEConfig, t *ropeTables, headDim, npos int) []float32 {
 	k := ropeKey{nRot: t.nRot, headDim: headDim, nCtxOrig: rc.NCtxOrig, base: rc.Base, freqScale: rc.FreqScale,
 		extFactor: rc.ExtFactor, attnFactor: rc.AttnFactor, betaFast: rc.BetaFast, betaSlow: rc.BetaSlow, nff: len(rc.FreqFactors)}
 	if len(rc.FreqFactors) > 0 {
-		k.ff = &rc.FreqFactors[0]
+		h := fnv.New64a()
+		var b [4]byte
+		for _, f := range rc.FreqFactors {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(f))
+			h.Write(b[:])
+		}
+		k.ffHash = h.Sum64()
 	}
 	v, ok := ropeCache.Load(k)
 	if !ok {
