@@ -275,8 +275,8 @@ func TestPruneInit(t *testing.T) {
 }
 
 // With GroupByLength the whole validation split is batched in length
-// order: far fewer padded positions, the same mean loss (up to the order
-// of the float sums).
+// order, which must give the same mean loss (up to the order of the float
+// sums): every example evaluated once, with its own targets.
 func TestValidateGroupByLength(t *testing.T) {
 	m := loadStories(t)
 	toks := tokens(m, strings.Repeat(storyText+" ", 3))

@@ -177,6 +177,13 @@ func q6KValues(x []byte, v *[256]int16) {
 	}
 }
 
+// q6KHalfValues is half h of q6KValues (elements 128h..128h+127).
+func q6KHalfValues(x []byte, h int, v *[128]int16) {
+	var all [256]int16
+	q6KValues(x, &all)
+	copy(v[:], all[128*h:])
+}
+
 // q6kKernelGo is the reference tile kernel (the q6kKernel contract), in
 // the assembly's order.
 func q6kKernelGo(panel []byte, a []int16, lda int, d []float32, ldd, nsb int, c []float32, ldc int, accumulate bool) {

@@ -13,7 +13,8 @@ import (
 // each weight is the exact int16 sc·(q−32) and VPMADDWD multiplies pairs
 // of them (two vocabulary rows) by pairs of gradient values. The float
 // GEMM it replaces decodes W to float32 and runs one FMA per product;
-// this runs sixteen products per instruction and about twice as fast.
+// this runs sixteen products per instruction (512 × 32000 × 768 here:
+// 107–112 ms against 171–180).
 //
 // The gradient is what gets rounded. Per row i, per super-block s of
 // the columns and per block of q6kBwdBlock vocabulary rows v, the values

@@ -10,11 +10,7 @@ var q6kKernelAVX2 q6kKernel
 
 func q6KValuesFast(x []byte, v *[256]int16) { q6KValues(x, v) }
 
-func q6KHalfValuesFast(x []byte, h int, v *[128]int16) {
-	var all [256]int16
-	q6KValues(x, &all)
-	copy(v[:], all[128*h:])
-}
+func q6KHalfValuesFast(x []byte, h int, v *[128]int16) { q6KHalfValues(x, h, v) }
 
 func q6kBwdInterleave(dst []byte, stride int, a, b *[128]int16) {
 	q6kBwdInterleaveGo(dst, stride, a, b)

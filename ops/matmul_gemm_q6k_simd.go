@@ -23,9 +23,7 @@ func q6KValuesFast(x []byte, v *[256]int16) {
 // (q6kHalfAVX2).
 func q6KHalfValuesFast(x []byte, h int, v *[128]int16) {
 	if !hasAVX2 {
-		var all [256]int16
-		q6KValues(x, &all)
-		copy(v[:], all[128*h:])
+		q6KHalfValues(x, h, v)
 		return
 	}
 	x = x[:210]

@@ -104,13 +104,17 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig,
 	if maxPos < ropeCacheMax {
 		table = ropeTable(rc, &t, headDim, int(maxPos)+1)
 	}
-	own := make([]float32, 2*half) // a position's values outside the table
+	var own []float32 // a position's values outside the table
 	for r := 0; r < n; r++ {
 		row := x[r*width : r*width+width]
-		cs := own
+		var cs []float32
 		if p := int(pos[r]); p >= 0 && p < len(table)/(2*half) {
 			cs = table[2*half*p : 2*half*(p+1)]
 		} else {
+			if own == nil {
+				own = make([]float32, 2*half)
+			}
+			cs = own
 			ropeCosSin(cs, rc, &t, pos[r])
 		}
 		for i := 0; i < half; i++ {

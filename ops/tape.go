@@ -105,8 +105,9 @@ func (tp *Tape) activationClass() MemClass {
 	return Activations
 }
 
-// alloc takes a buffer for an op output or a saved value: from the no-grad
-// tape's reuse list when one of that size is there.
+// alloc takes a buffer for an op output or a saved value: from the
+// tape's kept buffers (a no-grad or reusing tape) when one of that size is
+// there.
 func (tp *Tape) alloc(be Backend, dt DType, n int) Buffer {
 	if b := tp.reuse(be, tp.activationClass(), dt, n); b != nil {
 		return b

@@ -136,7 +136,10 @@ func (o *AdamW) Step(lr float32) {
 	}
 	threads := min(max(1, o.cfg.Threads), len(o.spans))
 	if threads <= 1 {
-		o.update(o.spans, lr, k)
+		var sc adamScratch
+		for _, sp := range o.spans {
+			o.update(sp, lr, k, &sc)
+		}
 		return
 	}
 	// Spans go to the goroutines in turn as they finish the last.
@@ -146,52 +149,53 @@ func (o *AdamW) Step(lr float32) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc adamScratch
 			for {
 				j := int(next.Add(1)) - 1
 				if j >= len(o.spans) {
 					return
 				}
-				o.update(o.spans[j:j+1], lr, k)
+				o.update(o.spans[j], lr, k, &sc)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// update applies the step to the spans.
-func (o *AdamW) update(spans []span, lr float32, k adamConsts) {
-	var m, v []float32 // one block of dequantized moments (8-bit)
-	for _, sp := range spans {
-		p, s := o.params[sp.param], &o.state[sp.param]
-		decay := float32(1)
-		if !p.NoDecay {
-			decay = 1 - lr*o.cfg.WeightDecay
+// adamScratch is one goroutine's block of dequantized moments (8-bit).
+type adamScratch struct{ m, v []float32 }
+
+// update applies the step to one span.
+func (o *AdamW) update(sp span, lr float32, k adamConsts, sc *adamScratch) {
+	p, s := o.params[sp.param], &o.state[sp.param]
+	decay := float32(1)
+	if !p.NoDecay {
+		decay = 1 - lr*o.cfg.WeightDecay
+	}
+	if !s.eightBit() {
+		adamUpdate(p.Data[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], s.m[sp.lo:sp.hi], s.v[sp.lo:sp.hi], decay, k)
+		return
+	}
+	bs := o.cfg.BlockSize
+	if sc.m == nil {
+		sc.m, sc.v = make([]float32, bs), make([]float32, bs)
+	}
+	for lo := sp.lo; lo < sp.hi; lo += bs {
+		b, hi := lo/bs, min(lo+bs, sp.hi)
+		m, v := sc.m[:hi-lo], sc.v[:hi-lo]
+		dequantize8(&signedMap, s.c1[lo:hi], s.max1[b], m)
+		dequantize8(&unsignedMap, s.c2[lo:hi], s.max2[b], v)
+		adamUpdate(p.Data[lo:hi], p.Grad[lo:hi], m, v, decay, k)
+		// New scales from the updated block; the parameter update above
+		// used the unrounded moments, as bitsandbytes does.
+		var a1, a2 float32
+		for j := range m {
+			a1 = max(a1, abs32(m[j]))
+			a2 = max(a2, v[j])
 		}
-		if !s.eightBit() {
-			adamUpdate(p.Data[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], s.m[sp.lo:sp.hi], s.v[sp.lo:sp.hi], decay, k)
-			continue
-		}
-		bs := o.cfg.BlockSize
-		if m == nil {
-			m, v = make([]float32, bs), make([]float32, bs)
-		}
-		for lo := sp.lo; lo < sp.hi; lo += bs {
-			b, hi := lo/bs, min(lo+bs, sp.hi)
-			m, v := m[:hi-lo], v[:hi-lo]
-			dequantize8(&signedMap, s.c1[lo:hi], s.max1[b], m)
-			dequantize8(&unsignedMap, s.c2[lo:hi], s.max2[b], v)
-			adamUpdate(p.Data[lo:hi], p.Grad[lo:hi], m, v, decay, k)
-			// New scales from the updated block; the parameter update above
-			// used the unrounded moments, as bitsandbytes does.
-			var a1, a2 float32
-			for j := range m {
-				a1 = max(a1, abs32(m[j]))
-				a2 = max(a2, v[j])
-			}
-			s.max1[b], s.max2[b] = a1, a2
-			quantizeSigned(m, a1, s.c1[lo:hi])
-			quantizeUnsigned(v, a2, s.c2[lo:hi])
-		}
+		s.max1[b], s.max2[b] = a1, a2
+		quantizeSigned(m, a1, s.c1[lo:hi])
+		quantizeUnsigned(v, a2, s.c2[lo:hi])
 	}
 }
 
