@@ -183,6 +183,7 @@ func TestParseOurBenchErrors(t *testing.T) {
 		{"header only", header, "no result rows"},
 		{"bad number", header + "| x.gguf | 1 MiB | 2 | pp16 | fast ± 0.1 |\n", `"fast ± 0.1" is not a positive number`},
 		{"short row", header + "| x.gguf | 1 MiB |\n", "cells"},
+		{"row lacks the model column", "| test | t/s | model |\n|---|---|---|\n| pp16 | 5 |\n", "want at least 3"},
 		{"no t/s column", "| model | test |\n|---|---|\n| x | pp16 |\n", "lacks a test or t/s column"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,6 +200,7 @@ func TestParseOurBenchErrors(t *testing.T) {
 func FuzzParseOurBench(f *testing.F) {
 	f.Add(ourBenchPP)
 	f.Add("| test | t/s |\n| pp1 | 1 ± |\n|\n")
+	f.Add("| test | t/s | model |\n| pp1 | 5 |\n") // a row short of the model column once panicked
 	f.Fuzz(func(t *testing.T, out string) {
 		results, err := parseOurBench([]byte(out))
 		if err == nil && len(results) == 0 {

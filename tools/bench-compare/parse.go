@@ -100,8 +100,10 @@ func parseOurBench(out []byte) ([]ourResult, error) {
 		if strings.HasPrefix(cells[0], "---") || strings.HasPrefix(cells[0], ":--") {
 			continue // the alignment row
 		}
-		if len(cells) <= max(colTest, colTPS) {
-			return nil, fmt.Errorf("ladder-engine bench output line %d: %d cells, want at least %d: %q", n+1, len(cells), max(colTest, colTPS)+1, line)
+		// Every named column, the model's included, must be in the row: a
+		// header may put "model" last.
+		if need := max(colModel, colTest, colTPS) + 1; len(cells) < need {
+			return nil, fmt.Errorf("ladder-engine bench output line %d: %d cells, want at least %d: %q", n+1, len(cells), need, line)
 		}
 		// "443.52 ± 0.74": the mean, then the standard deviation.
 		mean, _, _ := strings.Cut(cells[colTPS], "±")
