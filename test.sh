@@ -33,11 +33,11 @@ go test -count=1 -timeout 10m ./gguf/... $(go list ./ops/... | grep -v /ops/cuda
 
 # fuzz_once runs one fuzz target briefly. Go's fuzzer sometimes fails with
 # "context deadline exceeded" while stopping its workers, with no failing
-# input: that is retried once. A real finding ("Failing input written to")
-# always fails the run.
+# input: that is retried, up to twice. A real
+# finding ("Failing input written to") always fails the run.
 fuzz_once() {
   local out
-  for attempt in 1 2; do
+  for attempt in 1 2 3; do
     if out=$(GOEXPERIMENT=$simd go test -run='^$' -fuzz="^${2}\$" -fuzztime=5s -fuzzminimizetime=3s "./$1/" 2>&1); then
       echo "$out" | tail -1
       return 0
@@ -46,7 +46,7 @@ fuzz_once() {
     if grep -q 'Failing input written to' <<<"$out" || ! grep -q 'context deadline exceeded' <<<"$out"; then
       return 1
     fi
-    echo "(fuzzer stopped on its own deadline with no failing input; retrying once)"
+    echo "(fuzzer stopped on its own deadline with no failing input; retrying)"
   done
   return 1
 }
