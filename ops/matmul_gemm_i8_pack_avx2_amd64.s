@@ -26,6 +26,18 @@
 	VCVTPH2PS X12, Y12; \
 	VMOVUPS Y12, 256(DI)
 
+// A 4×4 transpose of dwords within each 128-bit lane of a, b, c, d (rows
+// in, dword columns out, in place); t0..t3 are clobbered.
+#define I8_TRANSPOSE(a, b, c, d, t0, t1, t2, t3) \
+	VPUNPCKLDQ b, a, t0; \
+	VPUNPCKHDQ b, a, t1; \
+	VPUNPCKLDQ d, c, t2; \
+	VPUNPCKHDQ d, c, t3; \
+	VPUNPCKLQDQ t2, t0, a; \
+	VPUNPCKHQDQ t2, t0, b; \
+	VPUNPCKLQDQ t3, t1, c; \
+	VPUNPCKHQDQ t3, t1, d
+
 // Dword c of the eight Q4_0 rows (y): its low nibbles are chunk c (at
 // lo(DI)), its high nibbles chunk c+4 (at hi(DI)).
 #define I8_NIBBLES(y, lo, hi) \
@@ -70,14 +82,7 @@ blk:
 	VINSERTI128 $1, 2(R10)(R8*2), Y2, Y2
 	VMOVDQU 2(R9), X3
 	VINSERTI128 $1, 2(R11), Y3, Y3
-	VPUNPCKLDQ Y1, Y0, Y4
-	VPUNPCKHDQ Y1, Y0, Y5
-	VPUNPCKLDQ Y3, Y2, Y6
-	VPUNPCKHDQ Y3, Y2, Y7
-	VPUNPCKLQDQ Y6, Y4, Y0
-	VPUNPCKHQDQ Y6, Y4, Y1
-	VPUNPCKLQDQ Y7, Y5, Y2
-	VPUNPCKHQDQ Y7, Y5, Y3
+	I8_TRANSPOSE(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
 	I8_NIBBLES(Y0, 0, 128)
 	I8_NIBBLES(Y1, 32, 160)
 	I8_NIBBLES(Y2, 64, 192)
@@ -114,26 +119,12 @@ blk8:
 	VMOVDQU 2(SI)(R8*1), Y1
 	VMOVDQU 2(SI)(R8*2), Y2
 	VMOVDQU 2(R9), Y3
-	VPUNPCKLDQ Y1, Y0, Y4
-	VPUNPCKHDQ Y1, Y0, Y5
-	VPUNPCKLDQ Y3, Y2, Y6
-	VPUNPCKHDQ Y3, Y2, Y7
-	VPUNPCKLQDQ Y6, Y4, Y0 // rows 0..3, dwords 0 | 4
-	VPUNPCKHQDQ Y6, Y4, Y1 // 1 | 5
-	VPUNPCKLQDQ Y7, Y5, Y2 // 2 | 6
-	VPUNPCKHQDQ Y7, Y5, Y3 // 3 | 7
+	I8_TRANSPOSE(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7) // rows 0..3: Y0 dwords 0 | 4, Y1 1 | 5, Y2 2 | 6, Y3 3 | 7
 	VMOVDQU 2(R10), Y4
 	VMOVDQU 2(R10)(R8*1), Y5
 	VMOVDQU 2(R10)(R8*2), Y6
 	VMOVDQU 2(R11), Y7
-	VPUNPCKLDQ Y5, Y4, Y8
-	VPUNPCKHDQ Y5, Y4, Y9
-	VPUNPCKLDQ Y7, Y6, Y10
-	VPUNPCKHDQ Y7, Y6, Y11
-	VPUNPCKLQDQ Y10, Y8, Y4 // rows 4..7
-	VPUNPCKHQDQ Y10, Y8, Y5
-	VPUNPCKLQDQ Y11, Y9, Y6
-	VPUNPCKHQDQ Y11, Y9, Y7
+	I8_TRANSPOSE(Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11) // rows 4..7
 	I8_LANES(Y0, Y4, 0, 128)
 	I8_LANES(Y1, Y5, 32, 160)
 	I8_LANES(Y2, Y6, 64, 192)

@@ -293,7 +293,7 @@ func TestQ6KBackwardAgainstBF16(t *testing.T) {
 func BenchmarkMatMulQ6KBackward(b *testing.B) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	n, rows, cols := 512, 32000, 768
-	w := randQ6KWeight(&testing.T{}, rng, rows, cols)
+	w := randQ6KWeight(b, rng, rows, cols)
 	dOut := randVec(rng, n*rows)
 	dIn := make([]float32, n*cols)
 	p := NewPool(2)
@@ -375,7 +375,7 @@ func TestLMHeadCrossEntropyQ6KBackward(t *testing.T) {
 func BenchmarkLMHeadCE160m(b *testing.B) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	const n, vocab, d = 512, 32000, 768
-	head := randQ6KWeight(&testing.T{}, rng, vocab, d)
+	head := randQ6KWeight(b, rng, vocab, d)
 	hidden := randVec(rng, n*d)
 	for i := range hidden { // logits of a few units, as a model's
 		hidden[i] *= 0.05

@@ -14,7 +14,7 @@ import (
 // and, every few, an edge case: d = 0, every scale −128 with every quant 0
 // (weights of 4096·d, the largest magnitude), every scale 127 with every
 // quant 63, all scales zero.
-func randQ6KWeight(t *testing.T, rng *rand.Rand, rows, cols int) *Matrix {
+func randQ6KWeight(t testing.TB, rng *rand.Rand, rows, cols int) *Matrix {
 	t.Helper()
 	ns := rows * cols / 256
 	raw := make([]byte, ns*210)
@@ -191,7 +191,7 @@ func TestQ6KKernelAVX2(t *testing.T) {
 func BenchmarkMatMulQ6K(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	n, rows, cols := 512, 32000, 768
-	w := randQ6KWeight(&testing.T{}, rng, rows, cols)
+	w := randQ6KWeight(b, rng, rows, cols)
 	in := randVec(rng, n*cols)
 	out := make([]float32, n*rows)
 	p := NewPool(2)

@@ -3,7 +3,6 @@ package ops
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/bits"
 	"sync"
@@ -100,10 +99,9 @@ func ropeRotate(x []float32, n, nHead, headDim int, pos []int32, rc *RoPEConfig,
 	for _, p := range pos[:n] {
 		maxPos = max(maxPos, p)
 	}
-	var table []float32
-	if maxPos < ropeCacheMax {
-		table = ropeTable(rc, &t, headDim, int(maxPos)+1)
-	}
+	// Positions past the table's bound (a row of a very long context)
+	// compute their own values; the others still read the table.
+	table := ropeTable(rc, &t, headDim, min(int(maxPos)+1, ropeCacheMax))
 	var own []float32 // a position's values outside the table
 	for r := 0; r < n; r++ {
 		row := x[r*width : r*width+width]
@@ -156,13 +154,12 @@ func ropeCosSin(cs []float32, rc *RoPEConfig, t *ropeTables, p int32) {
 const ropeCacheMax = 8192
 
 // ropeKey is what a table of cos and sin depends on: the configuration's
-// values (FreqFactors by a hash of their bits, so that models loaded again
-// and again share one table) and the head width.
+// values (FreqFactors as the bytes of their bits, so that models loaded
+// again and again share one table) and the head width.
 type ropeKey struct {
 	nRot, headDim, nCtxOrig                                    int
 	base, freqScale, extFactor, attnFactor, betaFast, betaSlow float32
-	ffHash                                                     uint64
-	nff                                                        int
+	ff                                                         string
 }
 
 type ropeEntry struct {
@@ -175,17 +172,12 @@ var ropeCache sync.Map // ropeKey → *ropeEntry
 // ropeTable returns the (cos, sin) table of rc for at least positions
 // 0..npos−1, extended (to the next power of two) when it is shorter.
 func ropeTable(rc *RoPEConfig, t *ropeTables, headDim, npos int) []float32 {
-	k := ropeKey{nRot: t.nRot, headDim: headDim, nCtxOrig: rc.NCtxOrig, base: rc.Base, freqScale: rc.FreqScale,
-		extFactor: rc.ExtFactor, attnFactor: rc.AttnFactor, betaFast: rc.BetaFast, betaSlow: rc.BetaSlow, nff: len(rc.FreqFactors)}
-	if len(rc.FreqFactors) > 0 {
-		h := fnv.New64a()
-		var b [4]byte
-		for _, f := range rc.FreqFactors {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(f))
-			h.Write(b[:])
-		}
-		k.ffHash = h.Sum64()
+	var ff []byte
+	for _, f := range rc.FreqFactors {
+		ff = binary.LittleEndian.AppendUint32(ff, math.Float32bits(f))
 	}
+	k := ropeKey{nRot: t.nRot, headDim: headDim, nCtxOrig: rc.NCtxOrig, base: rc.Base, freqScale: rc.FreqScale,
+		extFactor: rc.ExtFactor, attnFactor: rc.AttnFactor, betaFast: rc.BetaFast, betaSlow: rc.BetaSlow, ff: string(ff)}
 	v, ok := ropeCache.Load(k)
 	if !ok {
 		v, _ = ropeCache.LoadOrStore(k, &ropeEntry{})
